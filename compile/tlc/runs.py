@@ -1,0 +1,81 @@
+"""The run directory written by ``tlc train``: the contract between training and building.
+
+RUN_DIR/
+  run.json             RunInfo below (typed, validated on read)
+  model.safetensors    best checkpoint by validation metric (never pickle)
+  last.safetensors     latest epoch, with last_state.json, for --resume
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tlc_runtime.errors import SchemaError
+from tlc_runtime.manifest import Preprocessing
+from tlc_runtime.schema import parse, to_dict
+
+from .errors import ConfigError
+
+RUN_INFO_NAME = "run.json"
+BEST_CHECKPOINT = "model.safetensors"
+RUN_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    source: str
+    kind: Literal["folder", "csv", "npz", "digits", "arrays"]
+    content_hash: str
+    split_sizes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    schema_version: int
+    run_id: str
+    arch: str
+    class_names: tuple[str, ...]
+    img_size: int
+    input_channels: Literal[1, 3]
+    input_dtype: Literal["uint8", "float32"]
+    preprocessing: Preprocessing
+    data: DataInfo
+    weights_init: str
+    seed: int
+    versions: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    epochs: tuple[dict[str, Any], ...] = ()
+    best_epoch: int = -1
+    val_metrics: dict[str, Any] = field(default_factory=dict)
+    test_metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = BEST_CHECKPOINT
+
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), indent=2) + "\n"
+
+
+def read_run_info(run_dir: str | Path) -> RunInfo:
+    """Read and validate RUN_DIR/run.json."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_INFO_NAME
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory not found: {run_dir}")
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a tlc run directory (no {RUN_INFO_NAME})")
+    try:
+        return parse(RunInfo, json.loads(path.read_text(encoding="utf-8")), str(path))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def write_run_info(run_dir: str | Path, info: RunInfo) -> None:
+    """Write run.json atomically (temp file, then rename)."""
+    path = Path(run_dir) / RUN_INFO_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(info.to_json(), encoding="utf-8")
+    tmp.replace(path)
