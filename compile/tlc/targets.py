@@ -62,6 +62,7 @@ class TensorRtOptions:
     compute_capability: str | None = None
     dla_cores: int = 0
     use_dla: bool = False
+    dla_core: int = 0                # which DLA core an engine uses when use_dla is set
     gpu_fallback: bool = True
     workspace_mib: int = 1024
     min_batch: int = 1
@@ -70,6 +71,17 @@ class TensorRtOptions:
     builder_optimization_level: int = 3
     builder_precision_flags: bool = False
     max_opset: int = 17
+    jetpack: str | None = None       # the JetPack release that ships version_min (Jetson targets)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
+            raise ValueError(f"tensorrt batch profile needs 1 <= min_batch <= opt_batch <= max_batch, got "
+                             f"{self.min_batch}/{self.opt_batch}/{self.max_batch}")
+        if self.use_dla and not 0 <= self.dla_core < self.dla_cores:
+            raise ValueError(f"use_dla needs dla_core in 0..{self.dla_cores - 1} (this module has "
+                             f"{self.dla_cores} DLA cores); set use_dla = false or fix dla_core")
+        if not 0 <= self.builder_optimization_level <= 5:
+            raise ValueError("builder_optimization_level must be 0..5")
 
 
 @dataclass(frozen=True)

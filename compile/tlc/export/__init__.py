@@ -1,0 +1,1 @@
+"""Export of a trained run to ONNX with preprocessing inside the graph."""

@@ -1,0 +1,1 @@
+"""Accuracy verification of bundles against the reference PyTorch model."""

@@ -1,0 +1,204 @@
+"""``tlc build``: run directory + target → verified bundle, written atomically."""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tlc_runtime.integrity import file_entry
+from tlc_runtime.manifest import SCHEMA_VERSION, GoldenSet, Manifest, OutputSpec, TargetInfo
+
+from .. import __version__
+from ..errors import BudgetError, ConfigError
+from ..export.onnx_export import export_onnx, input_spec_for, reference_logits
+from ..runs import RunInfo
+from ..targets import Target, Tolerance, load_target
+from ..verify.compare import Comparison, compare_logits
+from .bundle_writer import BundleStaging
+from .context import BuildContext, BuiltArtifact
+from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session
+from .golden import GOLDEN_FILE, pick_golden, write_golden
+from .reports import write_json
+from .registry import get_builder
+
+GOLDEN_COUNT = 32
+MAX_EVAL = 1000
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    bundle: Path
+    manifest: Manifest
+    verification: Comparison
+    report: dict[str, Any]
+
+
+def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
+                 precision: str | None = None, data: Any = None, calib: Any = None,
+                 tolerance: Tolerance | None = None, overwrite: bool = False,
+                 options: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> BuildResult:
+    """Export the run, build the target's artifact at ``precision``, verify it, write the bundle.
+
+    data: the run's dataset (path or Dataset); None means the source recorded in run.json.
+    calib: calibration data (path or Dataset) for INT8; None means the run's training split.
+    """
+    from ..train.checkpoint import load_deploy_model  # torch: imported only when building
+
+    started = time.perf_counter()
+    target = load_target(target) if isinstance(target, str) else target
+    precision = precision or target.precision
+    if precision not in target.precisions:
+        raise ConfigError(f"target {target.name} does not support precision {precision!r}; "
+                          f"it supports {', '.join(target.precisions)}")
+    tolerance = tolerance or target.tolerance(precision)
+    model, run = load_deploy_model(run_dir)
+    dataset = _dataset(run, data)
+    spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
+    eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
+    test_set = _eval_set(model, dataset, "test", run, MAX_EVAL, log)
+    calibration = _calibration(dataset, calib, run, target, precision, options or {})
+
+    with BundleStaging(out, overwrite=overwrite) as staging, tempfile.TemporaryDirectory() as work:
+        log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
+        export = export_onnx(model, spec, Path(work) / "model.fp32.onnx", eval_set.inputs[:64])
+        ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec,
+                           fp32_onnx=Path(work) / "model.fp32.onnx", staging=staging.path,
+                           calibration=calibration, evaluate=make_evaluator(staging.path, spec, eval_set),
+                           tolerance=tolerance, log=log, options=options or {})
+        log(f"building {target.backend} {precision} artifact for target {target.name}")
+        built = get_builder(target.backend, precision)(ctx)
+        log("verifying the artifact against PyTorch on the test split")
+        verification, runner = _verify(staging.path, built, spec, test_set)
+        _enforce(verification, tolerance, target.name, precision)
+        golden = _golden(staging.path, built, spec, test_set, run.seed, tolerance)
+        report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
+                  "verification": verification.to_dict(), "budget": tolerance.__dict__,
+                  "seconds": round(time.perf_counter() - started, 2)}
+        files = {"build_report": _report_file(staging.path, "reports/build.json", report)}
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
+            class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
+            artifacts=(built.artifact,), default_artifact=built.artifact.name,
+            target=TargetInfo(name=target.name, backend=target.backend, device=target.device,
+                              precision=precision),
+            golden=golden, provenance=_provenance(run, run_dir, export.opset, built),
+            metrics={"test_reference": _metrics(verification, "reference"),
+                     "test_bundle": _metrics(verification, "candidate")},
+            verification={"split": "test", "runner": runner, "budget": tolerance.__dict__,
+                          "agreement": verification.agreement,
+                          "max_abs_prob_delta": verification.max_abs_prob_delta,
+                          "balanced_accuracy_drop": verification.balanced_accuracy_drop, "passed": True},
+            files=files)
+        bundle = staging.commit(manifest)
+    log(f"bundle written: {bundle}")
+    return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
+
+
+def _dataset(run: RunInfo, data: Any):
+    from ..data import Dataset, load_dataset
+
+    if isinstance(data, Dataset):
+        return data
+    source = data or run.data.source
+    if run.data.kind == "digits" and data is None:
+        raise ConfigError("this run was trained on the embedded digits set; pass its Dataset or --data")
+    fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
+    dataset = load_dataset(source, seed=run.seed, **fractions)
+    if tuple(dataset.class_names) != tuple(run.class_names):
+        raise ConfigError(f"data {source} has classes {list(dataset.class_names)} but the run was trained "
+                          f"on {list(run.class_names)}")
+    return dataset
+
+
+def _eval_set(model, dataset, split: str, run: RunInfo, limit: int, log) -> EvalSet:
+    if split not in dataset.splits or len(dataset.splits[split]) == 0:
+        split = "val" if split == "test" else "test"
+    inputs, labels = dataset.arrays(split, run.img_size)
+    if len(inputs) == 0:
+        raise ConfigError(f"the dataset has no validation or test images to verify the build with")
+    if len(inputs) > limit:
+        keep = pick_golden(labels, limit, run.seed)
+        inputs, labels = inputs[keep], labels[keep]
+    log(f"reference PyTorch outputs on {len(inputs)} {split} images")
+    return EvalSet(inputs=inputs, labels=labels, reference=reference_logits(model, inputs),
+                   num_classes=len(run.class_names))
+
+
+def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: str,
+                 options: dict[str, Any]) -> np.ndarray | None:
+    if precision != "int8":
+        return None
+    from ..data import Dataset, load_dataset
+    from ..quantize.calibration import select_calibration
+
+    source = dataset if calib is None else (calib if isinstance(calib, Dataset) else load_dataset(calib, seed=run.seed))
+    images, labels = source.arrays("train", run.img_size)
+    n = int(options.get("calibration_samples") or target.calibration.samples)
+    return select_calibration(images, labels, n=n, seed=run.seed, min_samples=target.calibration.min_samples)
+
+
+def _verify(bundle_dir: Path, built: BuiltArtifact, spec, test_set: EvalSet) -> tuple[Comparison, dict]:
+    name, proxy = backend_for(built.artifact)
+    session = open_artifact(bundle_dir, built.artifact, spec)
+    logits = run_session(session, test_set.inputs)
+    runner = {"backend": name, "proxy_for": built.artifact.backend if proxy else None,
+              "device": session.info.device, "precision": session.info.precision}
+    return compare_logits(test_set.reference, logits, test_set.labels, test_set.num_classes), runner
+
+
+def _enforce(c: Comparison, tol: Tolerance, target: str, precision: str) -> None:
+    problems = []
+    if c.agreement < tol.min_agreement:
+        problems.append(f"agreement {c.agreement:.4f} < {tol.min_agreement}")
+    if c.balanced_accuracy_drop is not None and c.balanced_accuracy_drop > tol.max_balanced_accuracy_drop + 1e-12:
+        problems.append(f"balanced-accuracy drop {c.balanced_accuracy_drop:.4f} > {tol.max_balanced_accuracy_drop}")
+    if tol.max_abs_prob_delta is not None and c.max_abs_prob_delta > tol.max_abs_prob_delta:
+        problems.append(f"max |Δprob| {c.max_abs_prob_delta:.2e} > {tol.max_abs_prob_delta:.0e}")
+    if problems:
+        raise BudgetError(f"{target} {precision} artifact breaks its accuracy budget on the test split: "
+                          + "; ".join(problems) + " (no bundle written)")
+
+
+def _golden(bundle_dir: Path, built: BuiltArtifact, spec, test_set: EvalSet, seed: int,
+            tol: Tolerance) -> GoldenSet:
+    idx = pick_golden(test_set.labels, GOLDEN_COUNT, seed)
+    inputs, reference, labels = test_set.inputs[idx], test_set.reference[idx], test_set.labels[idx]
+    write_golden(bundle_dir / GOLDEN_FILE, inputs, reference, labels)
+    logits = run_session(open_artifact(bundle_dir, built.artifact, spec), inputs)
+    here = compare_logits(reference, logits)
+    atol = tol.max_abs_prob_delta if tol.max_abs_prob_delta is not None else 0.05
+    # the golden check on a device must reproduce what this build measured, with headroom
+    atol = max(atol, 2 * here.max_abs_prob_delta)
+    return GoldenSet(file=file_entry(bundle_dir, GOLDEN_FILE), count=len(idx), atol_prob=float(atol),
+                     min_agreement=min(tol.min_agreement, here.agreement))
+
+
+def _report_file(bundle_dir: Path, relative: str, data: dict) -> Any:
+    write_json(bundle_dir / relative, data)
+    return file_entry(bundle_dir, relative)
+
+
+def _metrics(c: Comparison, which: str) -> dict[str, Any]:
+    return {"accuracy": getattr(c, f"accuracy_{which}"),
+            "balanced_accuracy": getattr(c, f"balanced_accuracy_{which}"),
+            "recall": list(getattr(c, f"recall_{which}") or ())}
+
+
+def _provenance(run: RunInfo, run_dir, opset: int, built: BuiltArtifact) -> dict[str, Any]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"tlc": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "opset": opset, "run_id": run.run_id,
+            "run_dir": str(Path(run_dir).resolve()), "data_hash": run.data.content_hash,
+            "data_source": run.data.source, "python": platform.python_version(),
+            "machine": platform.machine(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "backend_versions": built.report.get("backend_versions", {})}

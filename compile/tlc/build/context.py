@@ -1,0 +1,49 @@
+"""What an artifact builder receives and returns.
+
+``tlc build`` exports the run to an FP32 ONNX (preprocessing inside), then asks the builder
+registered for (target backend, precision) to turn it into an Artifact inside the staging
+directory. Builders never write outside ``ctx.staging`` and never touch the final bundle path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tlc_runtime.manifest import Artifact, InputSpec
+
+from ..runs import RunInfo
+from ..targets import Target, Tolerance
+from ..verify.compare import Comparison
+
+# evaluate(artifact) runs a candidate artifact (files already in the staging dir, hashes filled)
+# through tlc_runtime on the build's evaluation set and compares it with the reference outputs.
+Evaluate = Callable[[Artifact], Comparison]
+
+
+@dataclass
+class BuildContext:
+    target: Target
+    precision: str
+    run: RunInfo
+    input_spec: InputSpec
+    fp32_onnx: Path                 # FP32 ONNX with preprocessing inside, NHWC raw-pixel input
+    staging: Path                   # the bundle being written; artifact files go under it
+    calibration: np.ndarray | None  # N×H×W×C inputs in the graph dtype (int8 only)
+    evaluate: Evaluate
+    tolerance: Tolerance            # the accuracy budget for this precision
+    log: Callable[[str], None] = print
+    options: dict[str, Any] = field(default_factory=dict)  # CLI overrides (e.g. calibration method)
+
+
+@dataclass
+class BuiltArtifact:
+    artifact: Artifact                                       # manifest entry, hashes filled
+    report: dict[str, Any] = field(default_factory=dict)     # what was done (fallback steps, ...)
+    extra_files: dict[str, str] = field(default_factory=dict)  # role -> relative path (timing cache...)
+
+
+Builder = Callable[[BuildContext], BuiltArtifact]

@@ -1,0 +1,56 @@
+"""Run a candidate artifact from the staging directory through tlc_runtime and compare it with the
+reference outputs. When the artifact's backend is absent here but its format is ONNX (a TensorRT-ready
+ONNX on a machine without TensorRT), ONNX Runtime runs it as a proxy and the result says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tlc_runtime.backends import Session, get_backend
+from tlc_runtime.integrity import verify_file
+from tlc_runtime.manifest import Artifact, InputSpec
+
+from ..errors import BuildError
+from ..verify.compare import Comparison, compare_logits
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    inputs: np.ndarray       # N×H×W×C graph dtype
+    labels: np.ndarray       # N
+    reference: np.ndarray    # N×K PyTorch logits
+    num_classes: int
+
+
+def backend_for(artifact: Artifact) -> tuple[str, bool]:
+    """(backend to run the artifact with here, whether it is a proxy for the real one)."""
+    if get_backend(artifact.backend).available():
+        return artifact.backend, False
+    if artifact.format == "onnx" and get_backend("onnxruntime").available():
+        return "onnxruntime", True
+    raise BuildError(f"cannot evaluate artifact {artifact.name!r}: backend {artifact.backend} is not installed")
+
+
+def open_artifact(bundle_dir: Path, artifact: Artifact, spec: InputSpec, device: str = "cpu") -> Session:
+    """Hash-check the artifact's files and open them on the backend available here."""
+    files = {role: verify_file(bundle_dir, entry) for role, entry in artifact.files.items()}
+    name, proxy = backend_for(artifact)
+    backend = get_backend(name)
+    return backend.open(artifact, files, spec, device="cpu" if proxy else device, options=dict(artifact.options))
+
+
+def run_session(session: Session, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    return np.concatenate([session.infer(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+
+
+def make_evaluator(bundle_dir: Path, spec: InputSpec, eval_set: EvalSet):
+    """evaluate(artifact) → Comparison on ``eval_set`` (used by builders for fallback decisions)."""
+
+    def evaluate(artifact: Artifact) -> Comparison:
+        session = open_artifact(bundle_dir, artifact, spec)
+        logits = run_session(session, eval_set.inputs)
+        return compare_logits(eval_set.reference, logits, eval_set.labels, eval_set.num_classes)
+
+    return evaluate

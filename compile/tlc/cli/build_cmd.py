@@ -1,0 +1,50 @@
+"""``tlc build``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .output import console, log, pct
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--target", "-t", required=True, help="Target name (tlc targets) or a target TOML file.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Override the target's default precision.")
+@click.option("--data", default=None, help="The run's dataset (default: the source recorded in run.json).")
+@click.option("--calib", default=None, help="Calibration data for INT8 (default: the run's training split).")
+@click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None)
+@click.option("--calibration-samples", type=int, default=None)
+@click.option("--max-drop", type=float, default=None, help="Budget: max balanced-accuracy drop (fraction).")
+@click.option("--min-agreement", type=float, default=None, help="Budget: min top-1 agreement (fraction).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
+def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
+          calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
+          min_agreement: float | None, overwrite: bool) -> None:
+    """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle."""
+    from dataclasses import replace
+
+    from ..build.builder import build_bundle
+    from ..targets import load_target
+
+    tgt = load_target(target)
+    prec = precision or tgt.precision
+    tol = tgt.tolerance(prec)
+    if max_drop is not None:
+        tol = replace(tol, max_balanced_accuracy_drop=max_drop)
+    if min_agreement is not None:
+        tol = replace(tol, min_agreement=min_agreement)
+    options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
+    result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
+                          overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
+                          log=log)
+    c = result.verification
+    runner = result.report["runner"]
+    proxy = f" (ONNX Runtime proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""
+    console.print(f"[bold green]built[/bold green] {result.bundle}  target={tgt.name} precision={prec}  "
+                  f"agreement={pct(c.agreement)}  bal-acc drop={pct(c.balanced_accuracy_drop)}  "
+                  f"max|Δprob|={c.max_abs_prob_delta:.2e}{proxy}")

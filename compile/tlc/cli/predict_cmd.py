@@ -1,0 +1,34 @@
+"""``tlc predict`` — classify image files with a bundle (through tlc_runtime, as a device would)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .output import console, print_json
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--backend", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, device: str) -> None:
+    """Predict the class of each IMAGE (PNG, JPEG, TIFF, .npy) with BUNDLE."""
+    import tlc_runtime
+
+    clf = tlc_runtime.load(bundle, backend=backend, device=device)
+    results = clf.predict_batch(list(images))
+    if as_json:
+        print_json([{"image": img, "label": p.label, "index": p.index, "confidence": p.confidence,
+                     "probabilities": dict(zip(clf.class_names, map(float, p.probabilities)))
+                     if not isinstance(p.probabilities, dict) else p.probabilities}
+                    for img, p in zip(images, results)])
+        return
+    table = Table("image", "label", "confidence", title=f"{bundle} ({clf.info.backend}, {clf.info.precision})")
+    for img, p in zip(images, results):
+        table.add_row(img, p.label, f"{p.confidence:.4f}")
+    console.print(table)

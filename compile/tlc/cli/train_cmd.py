@@ -1,0 +1,54 @@
+"""``tlc train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .output import console, pct
+
+
+@click.command()
+@click.argument("data")
+@click.option("--arch", default=None, help="Backbone (tlc train --help lists them; default resnet18, "
+              "or the parent run's arch when --weights is a run).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
+@click.option("--weights", default="none", show_default=True,
+              help="none | torchvision weights name (e.g. ResNet18_Weights.DEFAULT, from TORCH_HOME) | "
+                   "local weights file | earlier tlc run directory (same-domain transfer).")
+@click.option("--img-size", default=64, show_default=True, type=int)
+@click.option("--epochs", default=10, show_default=True, type=int)
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="Head learning rate (AdamW).")
+@click.option("--backbone-lr-mult", default=0.1, show_default=True, type=float,
+              help="Backbone LR = lr × this (discriminative learning rates).")
+@click.option("--freeze", type=click.Choice(["none", "head", "gradual"]), default="none", show_default=True,
+              help="head: train the head only; none: full fine-tune; gradual: unfreeze stages top-down.")
+@click.option("--unfreeze-every", default=1, show_default=True, type=int, help="Epochs per stage (gradual).")
+@click.option("--patience", default=5, show_default=True, type=int, help="Early stopping on val balanced accuracy.")
+@click.option("--no-augment", is_flag=True, help="Disable light augmentation.")
+@click.option("--hflip", is_flag=True, help="Allow horizontal flips (off: X-rays are not mirror-symmetric).")
+@click.option("--no-class-weights", is_flag=True, help="Plain (unweighted) cross-entropy.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--limit-train", default=None, type=int, help="Use at most N training images (stratified).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
+          lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
+          no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
+          resume: bool, overwrite: bool) -> None:
+    """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
+    from ..train import TrainConfig, train as train_run
+
+    config = TrainConfig(arch=arch, weights=weights, img_size=img_size, epochs=epochs, batch_size=batch_size,
+                         lr=lr, backbone_lr_mult=backbone_lr_mult, freeze=freeze,
+                         unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
+                         hflip=hflip, class_weighted=not no_class_weights, seed=seed,
+                         limit_train=limit_train, resume=resume, overwrite=overwrite)
+    info = train_run(data, out, config)
+    metrics = info.test_metrics or {}
+    auc = metrics.get("auc")
+    console.print(f"[bold]run[/bold] {out}  arch={info.arch}  best epoch={info.best_epoch}  "
+                  f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}  "
+                  f"AUC={'—' if auc is None else f'{auc:.4f}'}")

@@ -1,0 +1,72 @@
+"""``tlc verify`` — what users put in their CI. Exit 0 pass, 1 fail, 2 usage/input error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .output import console, log, pct
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--data", required=True, help="Labelled data (image folder, CSV manifest or .npz).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="The PyTorch run the bundle was built from (default: the path recorded in the bundle).")
+@click.option("--split", default="test", show_default=True, help="train | val | test | all")
+@click.option("--max-drop", type=float, default=None, help="Max balanced-accuracy drop (fraction, e.g. 0.003).")
+@click.option("--min-agreement", type=float, default=None, help="Min top-1 agreement (fraction).")
+@click.option("--max-prob-delta", type=float, default=None, help="Max |Δprob| against PyTorch.")
+@click.option("--backend", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML for CI systems.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of the comparison.")
+def verify(bundle: Path, data: str, reference: Path | None, split: str, max_drop: float | None,
+           min_agreement: float | None, max_prob_delta: float | None, backend: str, device: str,
+           json_out: Path | None, junit: Path | None, plot: Path | None) -> int:
+    """Check BUNDLE against the reference PyTorch model on labelled DATA."""
+    from ..build.reports import write_json
+    from ..verify.junit import write_junit
+    from ..verify.runner import verify as run_verify
+
+    result = run_verify(bundle, data, reference=reference, split=split, max_drop=max_drop,
+                        min_agreement=min_agreement, max_prob_delta=max_prob_delta, backend=backend,
+                        device=device, log=log)
+    if json_out:
+        write_json(json_out, result.to_dict())
+    if junit:
+        write_junit(result, junit)
+    if plot:
+        from ..verify.plot import plot_verification
+
+        plot_verification(result, plot)
+    _print(result)
+    return 0 if result.passed else 1
+
+
+def _print(result) -> None:
+    c = result.comparison
+    r = result.runner
+    proxy = f" — ONNX Runtime proxy for {r['artifact_backend']}" if r["proxy"] else ""
+    console.print(f"[bold]{result.bundle}[/bold] on {c.n} images ({result.split} split of {result.data})")
+    console.print(f"ran on {r['backend']} / {r['device']} computing in [bold]{r['precision']}[/bold]{proxy}")
+    table = Table("metric", "reference (PyTorch)", "bundle", "change")
+    table.add_row("accuracy", pct(c.accuracy_reference), pct(c.accuracy_candidate),
+                  pct(c.accuracy_candidate - c.accuracy_reference))
+    lo, hi = c.balanced_accuracy_drop_ci95 or (None, None)
+    table.add_row("balanced accuracy", pct(c.balanced_accuracy_reference), pct(c.balanced_accuracy_candidate),
+                  f"{pct(-c.balanced_accuracy_drop)} (95% CI of drop {pct(lo)} … {pct(hi)})")
+    for name, ref, cand in zip(result.class_names, c.recall_reference or (), c.recall_candidate or ()):
+        table.add_row(f"recall {name}", pct(ref), pct(cand), "—" if ref is None else pct(cand - ref))
+    table.add_row("top-1 agreement", "", pct(c.agreement), f"flip rate {pct(c.flip_rate)}")
+    table.add_row("|Δprob| max / mean", "", f"{c.max_abs_prob_delta:.2e} / {c.mean_abs_prob_delta:.2e}", "")
+    console.print(table)
+    for check in result.checks:
+        mark = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
+        console.print(f"{mark} {check.name} = {check.value:.6g} (required {check.rule} {check.limit:.6g})")
+    console.print("[bold green]verification passed[/bold green]" if result.passed
+                  else "[bold red]verification FAILED[/bold red]")
+

@@ -1,0 +1,112 @@
+"""PyTorch → ONNX export with preprocessing in the graph, checked structurally and numerically.
+
+The exported graph takes raw pixels at the model size (NHWC, uint8 for 8-bit sources, float32 holding
+exact 16-bit values otherwise), dynamic batch, and returns ``logits``. Opset 17 through the TorchScript
+exporter: the widest TensorRT compatibility (8.6 reads up to 17). Where that exporter is gone, the
+dynamo exporter is used and the opset it produces is recorded.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tlc_runtime.manifest import InputSpec
+
+from ..errors import BuildError
+
+OPSET = 17
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "logits"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: str
+    opset: int
+    exporter: str
+    max_abs_logit_delta: float
+    checked_inputs: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def input_spec_for(height: int, width: int, channels: int, dtype: str) -> InputSpec:
+    return InputSpec(name=INPUT_NAME, height=height, width=width, channels=channels, dtype=dtype)
+
+
+def export_onnx(model, spec: InputSpec, path: str | Path, check_inputs: np.ndarray) -> ExportReport:
+    """Export ``model`` (NHWC raw pixels → logits, eval mode) to ``path``; full onnx check; compare with torch.
+
+    ``check_inputs``: real inputs (N×H×W×C in the graph dtype) used for the numerical check.
+    """
+    import onnx
+    import torch
+
+    path = Path(path)
+    model = model.eval()
+    example = torch.from_numpy(np.ascontiguousarray(check_inputs[:2]))
+    exporter = _export(model, example, path)
+    try:
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # onnx raises several unrelated types
+        raise BuildError(f"exported ONNX failed onnx.checker: {exc}") from None
+    opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    delta = max_logit_delta(model, path, check_inputs)
+    return ExportReport(path=path.name, opset=opset, exporter=exporter, max_abs_logit_delta=delta,
+                        checked_inputs=len(check_inputs))
+
+
+def _export(model, example, path: Path) -> str:
+    import torch
+
+    names = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (example,), str(path), opset_version=OPSET, dynamo=False,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, **names)
+            return "torchscript"
+        except TypeError:  # a torch without the legacy exporter
+            pass
+        except Exception as exc:
+            raise BuildError(f"ONNX export failed: {exc}") from None
+        try:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            torch.onnx.export(model, (example,), str(path), opset_version=OPSET, dynamo=True,
+                              dynamic_shapes=({0: batch},), **names)
+            return "dynamo"
+        except Exception as exc:
+            raise BuildError(f"ONNX export failed: {exc}") from None
+
+
+def max_logit_delta(model, onnx_path: Path, inputs: np.ndarray, batch_size: int = 64) -> float:
+    """max |logit_torch − logit_onnxruntime| over ``inputs``."""
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            chunk = np.ascontiguousarray(inputs[start:start + batch_size])
+            ref = model(torch.from_numpy(chunk)).float().numpy()
+            got = session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0]
+            worst = max(worst, float(np.abs(ref - got).max()))
+    return worst
+
+
+def reference_logits(model, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """PyTorch logits of ``inputs`` (N×H×W×C graph dtype), float32."""
+    import torch
+
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))
+            outs.append(model(chunk).float().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)

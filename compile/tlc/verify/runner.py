@@ -1,0 +1,138 @@
+"""``tlc verify``: the bundle (through tlc_runtime, its real preprocessing path) against the reference
+PyTorch run on labelled data, with thresholds from the bundle's recorded budget or the flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .compare import Comparison, compare_logits
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    limit: float
+    passed: bool
+    rule: str  # ">=" or "<="
+
+
+@dataclass
+class VerifyResult:
+    bundle: str
+    data: str
+    split: str
+    comparison: Comparison
+    checks: list[Check]
+    runner: dict[str, Any]
+    class_names: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "bundle": self.bundle, "data": self.data, "split": self.split,
+                "runner": self.runner, "class_names": list(self.class_names),
+                "checks": [c.__dict__ for c in self.checks], "comparison": self.comparison.to_dict(),
+                **self.extra}
+
+
+def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path | None = None,
+           split: str = "test", max_drop: float | None = None, min_agreement: float | None = None,
+           max_prob_delta: float | None = None, backend: str = "auto", device: str = "auto",
+           bootstrap: int = 1000, log=print) -> VerifyResult:
+    """Run bundle and reference on ``split`` of ``data``; compare; apply the budget."""
+    import tlc_runtime
+
+    from ..export.onnx_export import reference_logits
+    from ..train.checkpoint import load_deploy_model
+
+    clf = tlc_runtime.load(bundle, backend=backend, device=device)
+    manifest = clf.manifest
+    run_dir = reference or manifest.provenance.get("run_dir")
+    if not run_dir or not Path(run_dir).is_dir():
+        raise ConfigError(f"reference run directory {run_dir!r} not found; pass --reference RUN_DIR")
+    model, run = load_deploy_model(run_dir)
+    if run.run_id != manifest.provenance.get("run_id"):
+        raise ConfigError(f"reference run {run.run_id} is not the run this bundle was built from "
+                          f"({manifest.provenance.get('run_id')}); pass the right --reference")
+    dataset = _load(data, run)
+    images, labels = _labelled(dataset, split, tuple(manifest.class_names))
+    log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
+        f"and PyTorch on {len(labels)} images")
+    bundle_logits = _bundle_logits(clf, images)
+    ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
+    ref_logits = reference_logits(model, ref_inputs)
+    comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
+    budget = dict(manifest.verification.get("budget", {}))
+    checks = _checks(comparison, budget, max_drop, min_agreement, max_prob_delta)
+    artifact = manifest.artifact()
+    runner = {"backend": clf.info.backend, "device": clf.info.device, "precision": clf.info.precision,
+              "artifact": artifact.name, "artifact_backend": artifact.backend,
+              "proxy": clf.info.backend != artifact.backend}
+    return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
+                        checks=checks, runner=runner, class_names=tuple(manifest.class_names))
+
+
+def _load(data: Any, run):
+    from ..data import Dataset, load_dataset
+
+    if isinstance(data, Dataset):
+        return data
+    fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
+    return load_dataset(data, seed=run.seed, **fractions)
+
+
+def _splits(dataset, split: str) -> list[str]:
+    if split == "all":
+        return [s for s in ("train", "val", "test") if s in dataset.splits]
+    if split not in dataset.splits:
+        raise ConfigError(f"split {split!r} not in the data; choose one of {sorted(dataset.splits)} or 'all'")
+    return [split]
+
+
+def _labelled(dataset, split: str, class_names: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+    if set(dataset.class_names) != set(class_names):
+        raise ConfigError(f"data classes {list(dataset.class_names)} do not match the bundle's {list(class_names)}")
+    remap = np.array([class_names.index(c) for c in dataset.class_names])
+    images, labels = [], []
+    for s in _splits(dataset, split):
+        images.extend(dataset.splits[s].images)
+        labels.append(remap[dataset.splits[s].labels])
+    labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    if len(labels) == 0:
+        raise ConfigError(f"no labelled images in split {split!r} of {dataset.source}")
+    return images, labels
+
+
+def _bundle_logits(clf, images: list[np.ndarray], batch: int = 64) -> np.ndarray:
+    out = []
+    for start in range(0, len(images), batch):
+        prepared = np.stack([clf.prepare(img) for img in images[start:start + batch]])
+        out.append(clf.predict_logits(prepared))
+    return np.concatenate(out)
+
+
+def _checks(c: Comparison, budget: dict[str, Any], max_drop, min_agreement, max_prob_delta) -> list[Check]:
+    min_agreement = budget.get("min_agreement") if min_agreement is None else min_agreement
+    max_drop = budget.get("max_balanced_accuracy_drop") if max_drop is None else max_drop
+    max_prob_delta = budget.get("max_abs_prob_delta") if max_prob_delta is None else max_prob_delta
+    checks = []
+    if min_agreement is not None:
+        checks.append(Check("top1_agreement", c.agreement, min_agreement, c.agreement >= min_agreement, ">="))
+    if max_drop is not None and c.balanced_accuracy_drop is not None:
+        drop = c.balanced_accuracy_drop
+        checks.append(Check("balanced_accuracy_drop", drop, max_drop, drop <= max_drop + 1e-12, "<="))
+    if max_prob_delta is not None:
+        d = c.max_abs_prob_delta
+        checks.append(Check("max_abs_prob_delta", d, max_prob_delta, d <= max_prob_delta, "<="))
+    if not checks:
+        raise ConfigError("no thresholds: the bundle records no budget; pass --max-drop / --min-agreement")
+    return checks
