@@ -1,0 +1,152 @@
+"""Tiny but real tlc bundles built without torch: an onnx.helper graph + manifest + golden.npz.
+
+The model is a linear classifier on raw pixels: Cast → ×(1/hi) → −0.5 → Flatten → MatMul W → +b.
+``TinyBundle.reference_logits`` computes the same thing in numpy (float64), so tests compare the
+runtime against an independent implementation, not against itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tlc_runtime.integrity import file_entry
+from tlc_runtime.manifest import (
+    MANIFEST_NAME,
+    Artifact,
+    GoldenSet,
+    InputSpec,
+    Manifest,
+    OutputSpec,
+    Preprocessing,
+    TargetInfo,
+    read_manifest,
+)
+
+CLASSES = ("normal", "bacterial", "viral")
+
+
+@dataclass
+class TinyBundle:
+    path: Path
+    weights: np.ndarray  # (H*W*C, K) float32
+    bias: np.ndarray     # (K,) float32
+    scale: float         # 1 / value_range hi
+    spec: InputSpec
+    golden_inputs: np.ndarray
+
+    def reference_logits(self, batch: np.ndarray) -> np.ndarray:
+        """Numpy float64 forward pass of the graph on an N×H×W×C graph-dtype batch."""
+        x = batch.astype(np.float64) * self.scale - 0.5
+        return x.reshape(len(x), -1) @ self.weights.astype(np.float64) + self.bias
+
+    @property
+    def manifest(self) -> Manifest:
+        return read_manifest(self.path)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        (self.path / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+
+    def rehash(self) -> None:
+        """Re-record every file's sha256 (simulates a bundle whose content changed *and* was re-signed)."""
+        m = self.manifest
+        entry = lambda e: file_entry(self.path, e.path)  # noqa: E731
+        arts = tuple(dataclasses.replace(a, files={r: entry(e) for r, e in a.files.items()}) for a in m.artifacts)
+        golden = dataclasses.replace(m.golden, file=entry(m.golden.file))
+        self.write_manifest(dataclasses.replace(m, artifacts=arts, golden=golden))
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.onnx"
+
+
+def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray, scale: float,
+              batch1_only: bool = False) -> None:
+    """Write the linear-classifier graph; ``batch1_only`` reshapes to [1, -1] so batches > 1 fail at run time."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    elem = TensorProto.UINT8 if spec.dtype == "uint8" else TensorProto.FLOAT
+    x = helper.make_tensor_value_info(spec.name, elem, ["N", spec.height, spec.width, spec.channels])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", weights.shape[1]])
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+             numpy_helper.from_array(weights.astype(np.float32), "W"),
+             numpy_helper.from_array(bias.astype(np.float32), "b")]
+    if batch1_only:
+        inits.append(numpy_helper.from_array(np.array([1, -1], np.int64), "one_row"))
+        flatten = helper.make_node("Reshape", ["centred", "one_row"], ["flat"])
+    else:
+        flatten = helper.make_node("Flatten", ["centred"], ["flat"], axis=1)
+    nodes = [helper.make_node("Cast", [spec.name], ["xf"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["xf", "scale"], ["scaled"]),
+             helper.make_node("Sub", ["scaled", "half"], ["centred"]),
+             flatten,
+             helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+             helper.make_node("Add", ["mm", "b"], ["logits"])]
+    graph = helper.make_graph(nodes, "tiny_linear", [x], [y], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tlc-tests")
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def build_bundle(root: Path, *, channels: int = 1, height: int = 8, width: int = 8, bit_depth: int = 8,
+                 classes: tuple[str, ...] = CLASSES, golden_count: int = 16, artifact_backend: str = "onnxruntime",
+                 batch1_only: bool = False, seed: int = 0) -> TinyBundle:
+    """Write a complete bundle directory under ``root`` and return its handle."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    dtype = "uint8" if bit_depth <= 8 else "float32"
+    hi = float(2 ** bit_depth - 1)
+    spec = InputSpec(name="pixels", height=height, width=width, channels=channels, dtype=dtype)
+    prep = Preprocessing(resize="antialias-bilinear", value_range=(0.0, hi), mean=(0.5,) * 3, std=(0.25,) * 3,
+                         channel_rule="replicate" if channels == 1 else "rgb", source_bit_depth=bit_depth)
+    dim = height * width * channels
+    weights = (rng.standard_normal((dim, len(classes))) * 6.0 / np.sqrt(dim)).astype(np.float32)
+    bias = rng.standard_normal(len(classes)).astype(np.float32) * 0.1
+    tiny_onnx(root / "model.onnx", spec, weights, bias, 1.0 / hi, batch1_only)
+    bundle = TinyBundle(root, weights, bias, 1.0 / hi, spec, np.empty(0))
+    golden_inputs = rng.integers(0, int(hi) + 1, (golden_count, height, width, channels)).astype(dtype)
+    bundle.golden_inputs = golden_inputs
+    np.savez(root / "golden.npz", inputs=golden_inputs,
+             logits=bundle.reference_logits(golden_inputs).astype(np.float32))
+    artifact = Artifact(name="onnx-fp32", format="onnx", backend=artifact_backend, precision="fp32",
+                        files={"model": file_entry(root, "model.onnx")})
+    manifest = Manifest(
+        schema_version=1, model_name="tiny-linear", arch="linear", class_names=classes, input=spec,
+        preprocessing=prep, output=OutputSpec(), artifacts=(artifact,), default_artifact="onnx-fp32",
+        target=TargetInfo(name="x86-cpu", backend=artifact_backend, device="cpu", precision="fp32"),
+        golden=GoldenSet(file=file_entry(root, "golden.npz"), count=golden_count, atol_prob=1e-4),
+    )
+    bundle.write_manifest(manifest)
+    return bundle
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path):
+    """Factory: ``make_bundle(name="b", **build_bundle_kwargs) -> TinyBundle`` in a fresh directory."""
+    def make(name: str = "bundle", **kwargs) -> TinyBundle:
+        return build_bundle(tmp_path / name, **kwargs)
+    pytest.importorskip("onnx")
+    return make
+
+
+@pytest.fixture(scope="session")
+def grey_bundle(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    """Shared read-only 8×8 grey uint8 bundle (do not modify it in a test: use make_bundle)."""
+    pytest.importorskip("onnx")
+    return build_bundle(tmp_path_factory.mktemp("grey") / "bundle")
+
+
+@pytest.fixture(scope="session")
+def grey_clf(grey_bundle: TinyBundle):
+    """The shared grey bundle loaded on onnxruntime CPU with one thread."""
+    pytest.importorskip("onnxruntime")
+    import tlc_runtime
+
+    return tlc_runtime.load(grey_bundle.path, backend="onnxruntime", device="cpu",
+                            options={"intra_op_num_threads": 1})

@@ -1,0 +1,80 @@
+"""Choosing the backend and device, and the ONNX Runtime backend's options."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import tlc_runtime
+from tlc_runtime import loader
+from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend, providers_for
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def test_onnx_artifact_for_a_missing_backend_runs_on_onnxruntime(make_bundle):
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("tensorrt is installed here, so auto would pick it")
+    bundle = make_bundle(artifact_backend="tensorrt")
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    assert clf.info.backend == "onnxruntime"
+    assert clf.check().passed
+
+
+def test_auto_prefers_the_artifacts_own_backend(grey_bundle):
+    art = grey_bundle.manifest.artifact()
+    assert loader.candidate_backends(art)[0] == "onnxruntime"
+    assert loader.choose_backend(art) is OnnxRuntimeBackend
+
+
+def test_unknown_backend_name(grey_bundle):
+    with pytest.raises(tlc_runtime.BackendUnavailableError, match="unknown backend 'mxnet'.*onnxruntime"):
+        tlc_runtime.load(grey_bundle.path, backend="mxnet")
+
+
+def test_no_installed_backend_says_what_to_install(grey_bundle, monkeypatch):
+    monkeypatch.setattr(loader, "_available", lambda cls: False)
+    with pytest.raises(tlc_runtime.BackendUnavailableError, match="pip install onnxruntime"):
+        tlc_runtime.load(grey_bundle.path)
+    with pytest.raises(tlc_runtime.BackendUnavailableError, match="not installed; pip install onnxruntime"):
+        tlc_runtime.load(grey_bundle.path, backend="onnxruntime")
+
+
+def test_unavailable_device_is_refused(grey_bundle):
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDA is available here")
+    assert OnnxRuntimeBackend.devices() == ("cpu",)
+    with pytest.raises(tlc_runtime.BackendUnavailableError, match="device 'cuda'.*available: cpu"):
+        tlc_runtime.load(grey_bundle.path, device="cuda")
+
+
+def test_bad_option_values_are_refused(grey_bundle):
+    with pytest.raises(tlc_runtime.TlcRuntimeError, match="graph_optimization_level 'max'"):
+        tlc_runtime.load(grey_bundle.path, options={"graph_optimization_level": "max"})
+    with pytest.raises(tlc_runtime.TlcRuntimeError, match="intra_op_num_threads must be"):
+        tlc_runtime.load(grey_bundle.path, options={"intra_op_num_threads": -1})
+    with pytest.raises(tlc_runtime.TlcRuntimeError, match="max_batch must be"):
+        tlc_runtime.load(grey_bundle.path, options={"max_batch": 0})
+
+
+def test_session_options_are_applied_and_other_backends_keys_ignored(grey_bundle, tmp_path):
+    clf = tlc_runtime.load(grey_bundle.path, options={"graph_optimization_level": "disable",
+                                                       "intra_op_num_threads": 1, "rebuild": False},
+                           cache_dir=tmp_path / "cache", backend=None, device=None)
+    assert clf.check().passed
+    assert clf.artifact_name == "onnx-fp32" and clf.artifact.format == "onnx"
+    assert (tmp_path / "cache").is_dir()
+
+
+def test_provider_lists_per_device():
+    assert providers_for("cpu", "fp32", None) == ["CPUExecutionProvider"]
+    assert providers_for("cuda", "fp16", None) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    name, opts = providers_for("tensorrt", "fp16", "/cache")[0]
+    assert name == "TensorrtExecutionProvider"
+    assert opts["trt_fp16_enable"] and not opts["trt_int8_enable"]
+    assert opts["trt_engine_cache_enable"] and opts["trt_engine_cache_path"] == "/cache"
+    assert providers_for("tensorrt", "fp32", "/c")[1:] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    _, int8 = providers_for("tensorrt", "int8", None)[0]
+    assert int8["trt_int8_enable"] and not int8["trt_fp16_enable"] and "trt_engine_cache_enable" not in int8
+    with pytest.raises(tlc_runtime.BackendUnavailableError, match="no device 'npu'"):
+        providers_for("npu", "fp32", None)

@@ -1,0 +1,129 @@
+"""A bundle is trusted only after its manifest validates and every file matches its sha256."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import tlc_runtime
+from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def no_backend_parse(monkeypatch):
+    """Fail the test if any backend tries to open a model file."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the backend was asked to parse a file of an unverified bundle")
+    monkeypatch.setattr(OnnxRuntimeBackend, "open", classmethod(refuse))
+
+
+def _edit_json(bundle, edit) -> None:
+    path = bundle.path / "manifest.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_tampered_artifact_byte_is_caught_before_the_backend_parses(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    raw = bytearray(bundle.model_path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    bundle.model_path.write_bytes(bytes(raw))
+    with pytest.raises(tlc_runtime.IntegrityError, match="model.onnx"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_tampered_golden_file_is_caught(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    with open(bundle.path / "golden.npz", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(tlc_runtime.IntegrityError, match="golden.npz"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_missing_file_is_a_bundle_error(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    (bundle.path / "golden.npz").unlink()
+    with pytest.raises(tlc_runtime.BundleError, match="missing: golden.npz"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_missing_directory_and_manifest(tmp_path):
+    with pytest.raises(tlc_runtime.BundleError, match="not found"):
+        tlc_runtime.load(tmp_path / "nope")
+    with pytest.raises(tlc_runtime.BundleError, match="no manifest.json"):
+        tlc_runtime.load(tmp_path)
+
+
+@pytest.mark.parametrize("bad_path", ["../x.onnx", "sub/../../x.onnx", "/etc/passwd", "C:/x.onnx", "a\\b.onnx"])
+def test_paths_leaving_the_bundle_are_refused(make_bundle, no_backend_parse, bad_path):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d["artifacts"][0]["files"]["model"].update(path=bad_path))
+    with pytest.raises(tlc_runtime.UnsafePathError):
+        tlc_runtime.load(bundle.path)
+
+
+def test_symlink_pointing_outside_is_refused(make_bundle, no_backend_parse, tmp_path):
+    bundle = make_bundle()
+    outside = tmp_path / "outside.onnx"
+    shutil.move(bundle.model_path, outside)
+    os.symlink(outside, bundle.model_path)  # same bytes, so only the path check can stop it
+    with pytest.raises(tlc_runtime.UnsafePathError, match="outside the bundle"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_unknown_manifest_key_lists_valid_keys(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d.update(colour="blue"))
+    with pytest.raises(tlc_runtime.SchemaError, match="unknown key.*'colour'.*valid keys"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_wrong_schema_version(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d.update(schema_version=99))
+    with pytest.raises(tlc_runtime.SchemaError, match="schema_version 99"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_wrong_type_in_manifest(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d["input"].update(height="eight"))
+    with pytest.raises(tlc_runtime.SchemaError, match="input.height"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_broken_json(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    (bundle.path / "manifest.json").write_text('{"schema_version": 1,')
+    with pytest.raises(tlc_runtime.BundleError, match="not valid JSON"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_corrupt_model_with_matching_hash_is_a_one_line_bundle_error(make_bundle):
+    bundle = make_bundle()
+    bundle.model_path.write_bytes(b"this is not an onnx protobuf" * 10)
+    bundle.rehash()
+    with pytest.raises(tlc_runtime.BundleError, match="cannot load artifact 'onnx-fp32'") as info:
+        tlc_runtime.load(bundle.path)
+    assert "\n" not in str(info.value)
+    assert type(info.value).__module__ == "tlc_runtime.errors"
+
+
+def test_model_whose_input_disagrees_with_the_manifest(make_bundle):
+    bundle = make_bundle()
+    other = make_bundle("rgb", channels=3)
+    shutil.copy(other.model_path, bundle.model_path)
+    bundle.rehash()
+    with pytest.raises(tlc_runtime.BundleError, match="input shape"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_unknown_artifact_name(make_bundle):
+    bundle = make_bundle()
+    with pytest.raises(tlc_runtime.BundleError, match="no artifact 'int8'.*onnx-fp32"):
+        tlc_runtime.load(bundle.path, artifact="int8")

@@ -1,0 +1,64 @@
+"""Reading image files at their real bit depth, and clear errors when that is impossible."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from tlc_runtime import InputError
+from tlc_runtime.images import read_image
+
+Image = pytest.importorskip("PIL.Image")
+RNG = np.random.default_rng(3)
+
+
+def test_npy_roundtrip(tmp_path):
+    arr = RNG.random((5, 7)).astype(np.float32)
+    np.save(tmp_path / "a.npy", arr)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.npy"), arr)
+
+
+def test_png_8_and_16_bit_keep_their_depth(tmp_path):
+    grey8 = RNG.integers(0, 256, (9, 6), dtype=np.uint8)
+    grey16 = RNG.integers(0, 65536, (9, 6), dtype=np.uint16)
+    Image.fromarray(grey8).save(tmp_path / "g8.png")
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    got8, got16 = read_image(tmp_path / "g8.png"), read_image(tmp_path / "g16.png")
+    assert got8.dtype == np.uint8 and got16.dtype == np.uint16
+    np.testing.assert_array_equal(got8, grey8)
+    np.testing.assert_array_equal(got16, grey16)
+
+
+def test_rgba_becomes_rgb_and_tiff_reads(tmp_path):
+    rgba = RNG.integers(0, 256, (4, 5, 4), dtype=np.uint8)
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "c.png")
+    got = read_image(tmp_path / "c.png")
+    assert got.shape == (4, 5, 3)
+    np.testing.assert_array_equal(got, rgba[..., :3])
+    grey = RNG.integers(0, 65536, (3, 4), dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "t.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "t.tif"), grey)
+
+
+def test_jpeg_reads_as_uint8(tmp_path):
+    Image.fromarray(RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "x.jpg")
+    got = read_image(tmp_path / "x.jpg")
+    assert got.shape == (8, 8, 3) and got.dtype == np.uint8
+
+
+def test_corrupt_and_multiframe_files(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(InputError, match="bad.png"):
+        read_image(tmp_path / "bad.png")
+    frames = [Image.fromarray(np.full((4, 4), v, np.uint8)) for v in (1, 2)]
+    frames[0].save(tmp_path / "stack.tif", save_all=True, append_images=frames[1:])
+    with pytest.raises(InputError, match="2 frames"):
+        read_image(tmp_path / "stack.tif")
+
+
+def test_missing_pillow_says_what_to_install(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "x.png")
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(InputError, match="pip install Pillow"):
+        read_image(tmp_path / "x.png")
