@@ -1,0 +1,84 @@
+"""From a source's raw items to a validated Dataset: splits, channel and bit-depth rules, hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+
+import numpy as np
+
+from .checks import DataWarning, check_content, check_leaks, check_train_covers_classes
+from .dataset import SPLITS, Dataset, Split
+from .records import Item, RawData
+from .splits import auto_split, check_fractions
+
+HASH_VERSION = b"tlc-data-v1"
+
+
+def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: float) -> Dataset:
+    """Validate ``raw``, split it (given splits as given, else automatically) and build the Dataset."""
+    check_content(raw)
+    if any(item.split is None for item in raw.items):
+        splits = auto_split(raw.items, len(raw.class_names), seed=seed, val_fraction=val_fraction,
+                            test_fraction=test_fraction)
+    else:
+        check_fractions(val_fraction, test_fraction)
+        splits = [item.split for item in raw.items]
+    check_train_covers_classes(raw, splits)
+    duplicates = check_leaks(raw, splits)
+    channels = 1 if all(item.image.ndim == 2 for item in raw.items) else 3
+    bit_depth = _bit_depth(raw, splits)
+    by_split = {name: [it for it, s in zip(raw.items, splits, strict=True) if s == name] for name in SPLITS}
+    return Dataset(
+        class_names=raw.class_names,
+        splits={name: _split(items, channels, raw.has_groups) for name, items in by_split.items()},
+        kind=raw.kind,
+        source=raw.source,
+        content_hash=content_hash(raw.class_names, by_split),
+        channels=channels,
+        bit_depth=bit_depth,
+        value_range=(0.0, float(2**bit_depth - 1)),
+        duplicates=duplicates,
+    )
+
+
+def _split(items: list[Item], channels: int, has_groups: bool) -> Split:
+    images = [_with_channels(it.image, channels) for it in items]
+    groups = tuple(str(it.group) for it in items) if has_groups else None
+    return Split(images=images, labels=np.array([it.label for it in items], dtype=np.int64),
+                 ids=tuple(it.id for it in items), groups=groups)
+
+
+def _with_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    if channels == 3 and image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    return image
+
+
+def _bit_depth(raw: RawData, splits: list[str]) -> int:
+    """8 for uint8 data; for 16-bit data the train maximum's bit length, at least 9, at most 16."""
+    if raw.items[0].image.dtype == np.uint8:
+        return 8
+    train_max = max(int(it.image.max()) for it, s in zip(raw.items, splits, strict=True) if s == "train")
+    bits = min(16, max(9, train_max.bit_length()))
+    limit = 2**bits - 1
+    over = next((it for it, s in zip(raw.items, splits, strict=True) if s != "train" and int(it.image.max()) > limit), None)
+    if over is not None:
+        warnings.warn(f"{raw.source}: {over.id} has values above the train range 0..{limit} "
+                      f"({bits}-bit); they will scale above 1.0", DataWarning, stacklevel=4)
+    return bits
+
+
+def content_hash(class_names: tuple[str, ...], by_split: dict[str, list[Item]]) -> str:
+    """sha256 over the class names and, per split, the sorted (label, pixel digest) records.
+
+    Independent of file names and listing order; changes when any pixel, label or split changes.
+    """
+    h = hashlib.sha256(HASH_VERSION)
+    h.update(json.dumps(list(class_names)).encode())
+    for name in SPLITS:
+        records = sorted(hashlib.sha256(f"{it.label}|".encode() + it.digest).digest() for it in by_split[name])
+        h.update(f"|{name}:{len(records)}|".encode())
+        h.update(b"".join(records))
+    return h.hexdigest()

@@ -1,0 +1,74 @@
+"""Dataset-wide validation: emptiness, class list, bit-depth mix, leaks between splits."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .records import RawData
+
+EXPECTED_LAYOUT = {
+    "folder": "ROOT/CLASS/*.png|jpg|jpeg|tif|tiff|dcm or ROOT/{train,val,test}/CLASS/...",
+    "csv": "rows 'path,label[,split][,group]' after the header",
+    "npz": "{train,val,test}_{images,labels} arrays",
+}
+
+
+class DataWarning(UserWarning):
+    """A dataset problem that does not stop loading (e.g. identical images in train and val)."""
+
+
+def check_content(raw: RawData) -> None:
+    """Non-empty, at least two classes, a single bit depth."""
+    if not raw.items:
+        layout = EXPECTED_LAYOUT.get(raw.kind, "")
+        raise DataError(f"{raw.source}: no images found" + (f" (expected {layout})" if layout else ""))
+    if len(raw.class_names) < 2:
+        only = f" {raw.class_names[0]!r}" if raw.class_names else ""
+        raise DataError(f"{raw.source}: only one class{only} found; a classifier needs at least 2 classes")
+    eight = next((it for it in raw.items if it.image.dtype == np.uint8), None)
+    sixteen = next((it for it in raw.items if it.image.dtype == np.uint16), None)
+    if eight is not None and sixteen is not None:
+        raise DataError(f"{raw.source}: mixes 8-bit and 16-bit images ({eight.id} is 8-bit, {sixteen.id} "
+                        "is 16-bit); convert all images to one bit depth")
+
+
+def check_train_covers_classes(raw: RawData, splits: Sequence[str]) -> None:
+    """Every class needs training images; a val/test label never seen in train is a DataError."""
+    in_train = {it.label for it, s in zip(raw.items, splits, strict=True) if s == "train"}
+    for label, name in enumerate(raw.class_names):
+        if label in in_train:
+            continue
+        example = next(((it, s) for it, s in zip(raw.items, splits, strict=True) if it.label == label), None)
+        if example is None:
+            raise DataError(f"{raw.source}: class {name!r} has no images; add some or remove it from the class list")
+        item, split = example
+        raise DataError(f"{raw.source}: label {name!r} of {item.id} ({split}) is not in the class list of "
+                        "train; add train images of that class or drop it")
+
+
+def check_leaks(raw: RawData, splits: Sequence[str]) -> dict[str, int]:
+    """Identical images across splits: train/test is a DataError; train/val and val/test warn.
+
+    Returns the number of duplicated images per split pair (e.g. {"train/val": 8}).
+    """
+    first: dict[str, dict[bytes, str]] = {"train": {}, "val": {}, "test": {}}
+    for item, split in zip(raw.items, splits, strict=True):
+        first[split].setdefault(item.digest, item.id)
+    counts: dict[str, int] = {}
+    for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
+        shared = [d for d in first[b] if d in first[a]]
+        if not shared:
+            continue
+        counts[f"{a}/{b}"] = len(shared)
+        pair = f"{first[a][shared[0]]} ({a}) and {first[b][shared[0]]} ({b})"
+        more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+        if (a, b) == ("train", "test"):
+            raise DataError(f"{raw.source}: the same image is in train and test: {pair}{more}; "
+                            "remove the copies from one side (they inflate test scores)")
+        warnings.warn(f"{raw.source}: identical images in {a} and {b}: {pair}{more}", DataWarning,
+                      stacklevel=4)
+    return counts

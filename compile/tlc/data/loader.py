@@ -1,0 +1,38 @@
+"""``load_dataset``: pick the source reader from the path (folder / .csv / .npz), then assemble."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from .assemble import assemble
+from .dataset import Dataset
+
+
+def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
+                 test_fraction: float = 0.15) -> Dataset:
+    """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
+
+    The kind comes from the path alone (directory / suffix). Sources that give splits are used as
+    given; otherwise a deterministic stratified (group-aware) split is drawn with ``seed`` and the
+    two fractions. Raises DataError (naming the file) for anything unreadable or inconsistent.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: dataset not found; pass an image folder, a .csv manifest or an .npz file")
+    if path.is_dir():
+        from .folder import load_folder
+
+        raw = load_folder(path)
+    elif path.suffix.lower() == ".csv":
+        from .csv_manifest import load_csv
+
+        raw = load_csv(path)
+    elif path.suffix.lower() == ".npz":
+        from .npz import load_npz
+
+        raw = load_npz(path)
+    else:
+        raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
+                        "pass an image folder, a .csv manifest or an .npz file")
+    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
