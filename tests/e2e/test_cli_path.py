@@ -19,10 +19,12 @@ pytestmark = pytest.mark.slow
 
 
 def _one_line_error(capsys) -> str:
+    """The error is one line, the last on stderr (progress lines may precede it), and no traceback."""
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("Error: "), err
-    assert "Traceback" not in err[0]
-    return err[0]
+    errors = [line for line in err if line.startswith("Error: ")]
+    assert len(errors) == 1 and err[-1] == errors[0], err
+    assert not any("Traceback" in line for line in err)
+    return errors[0]
 
 
 def test_build_writes_a_valid_bundle(fp32_bundle, pneumonia_run):

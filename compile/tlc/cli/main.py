@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -56,12 +57,18 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings print as one line, without source locations."""
+    click.echo(f"Warning: {message}", err=True)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by main and by tests)."""
     from tlc_runtime.errors import TlcRuntimeError
 
     from ..errors import TlcError
 
+    warnings.showwarning = _show_warning
     try:
         result = cli.main(args=argv, prog_name="tlc", standalone_mode=False)
     except click.exceptions.Exit as exc:

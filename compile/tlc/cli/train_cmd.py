@@ -45,8 +45,8 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          lr=lr, backbone_lr_mult=backbone_lr_mult, freeze=freeze,
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
-                         limit_train=limit_train, resume=resume, overwrite=overwrite)
-    info = train_run(data, out, config)
+                         limit_train=limit_train, resume=resume)
+    info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")
     console.print(f"[bold]run[/bold] {out}  arch={info.arch}  best epoch={info.best_epoch}  "
