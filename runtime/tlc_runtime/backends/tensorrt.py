@@ -4,8 +4,9 @@ Order in ``open()``: the bundle's hashes were already checked by the loader; the
 artifact, ``check_engine_compat`` compares the TensorRT version and GPU compute capability the
 engine was built with against this device *before* anything is deserialized. An incompatible
 engine is rebuilt from the bundle's ONNX when the artifact carries one (role "tensorrt_onnx" or
-"model"), with the settings recorded at ``tlc build`` time, and cached in ``cache_dir`` keyed by
-(ONNX sha256, TensorRT version, GPU name and compute capability, settings).
+"model"), with the settings recorded at ``tlc build`` time, and cached in ``cache_dir`` (the
+loader's argument, or $TLC_RUNTIME_CACHE) keyed by (ONNX sha256, TensorRT version, GPU name and
+compute capability, settings); a per-SM timing cache there speeds up later builds.
 
 Needs TensorRT >= 8.5 (named I/O tensors, ``execute_async_v3``) and cuda-python; both imported lazily.
 """
@@ -26,7 +27,6 @@ from .trt_builder import OPTIONS_KEY, BuildSettings, EngineBuildError, build_ser
 from .trt_session import TensorRtSession
 
 ONNX_ROLES = ("tensorrt_onnx", "model", "onnx")  # first present is what TensorRT parses
-DEFAULT_CACHE = Path(os.environ.get("TLC_RUNTIME_CACHE", Path.home() / ".cache" / "tlc_runtime"))
 
 
 def check_engine_compat(artifact_options: dict[str, Any], trt_version: str, compute_capability: str) -> None:
@@ -81,9 +81,9 @@ class TensorRtBackend(Backend):
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
         """Load (or build and cache) the engine and return a Session on the GPU.
 
-        ``options``: ``cache_dir`` (engine cache; default ``$TLC_RUNTIME_CACHE`` or
-        ~/.cache/tlc_runtime), ``rebuild`` (False refuses to rebuild an incompatible engine),
-        ``log`` (a callable for progress lines).
+        ``options``: ``cache_dir`` (where engines built here are kept; default ``$TLC_RUNTIME_CACHE``,
+        else none: the engine is rebuilt at every load), ``rebuild`` (False refuses to rebuild an
+        incompatible engine), ``log`` (a callable for progress lines).
         """
         options = options or {}
         if device not in ("auto", "cuda"):
@@ -98,7 +98,11 @@ class TensorRtBackend(Backend):
         gpu = gpu_info(0)
         engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, options)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        engine = runtime.deserialize_cuda_engine(engine_bytes)
+        engine = _deserialize(runtime, engine_bytes)
+        if engine is None and source == "cache":  # a damaged cache entry: drop it and build again
+            _log(options, "the cached engine could not be loaded; rebuilding it")
+            engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, {**options, "_drop": True})
+            engine = _deserialize(runtime, engine_bytes)
         if engine is None:
             raise EngineIncompatibleError(f"TensorRT {trt.__version__} could not deserialize the engine of "
                                           f"artifact {artifact.name!r}; rebuild it from the bundle's ONNX")
@@ -127,13 +131,18 @@ def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, Path], input_sp
         raise BundleError(f"artifact {artifact.name!r} has no ONNX file to build a TensorRT engine from")
     settings = (BuildSettings.from_options(artifact.options, f"artifact {artifact.name!r} options")
                 if OPTIONS_KEY in artifact.options else default_settings(artifact, input_spec))
-    cache = Path(options.get("cache_dir") or DEFAULT_CACHE) / "tensorrt"
+    cache_root = options.get("cache_dir") or os.environ.get("TLC_RUNTIME_CACHE")
+    cache = Path(cache_root) / "tensorrt" if cache_root else None
     key = _cache_key(artifact.files[role].sha256, trt.__version__, gpu, settings)
-    engine_path, timing_path = cache / f"{key}.engine", cache / f"timing-{_safe(gpu.compute_capability)}.cache"
-    if engine_path.is_file():
-        return engine_path.read_bytes(), "cache"
-    _log(options, f"building the TensorRT engine for {artifact.name!r} (first load on this device; cached in {cache})")
-    timing = timing_path.read_bytes() if timing_path.is_file() else None
+    engine_path = cache / f"{key}.engine" if cache else None
+    timing_path = cache / f"timing-{_safe(gpu.compute_capability)}.cache" if cache else None
+    if engine_path is not None and engine_path.is_file():
+        if not options.get("_drop"):
+            return engine_path.read_bytes(), "cache"
+        engine_path.unlink()
+    _log(options, f"building the TensorRT engine for {artifact.name!r} on this device (minutes on a Jetson); "
+         + (f"cached in {cache}" if cache else "pass cache_dir to keep it for the next load"))
+    timing = timing_path.read_bytes() if timing_path is not None and timing_path.is_file() else None
     try:
         engine, new_timing = build_serialized_engine(trt, files[role], settings, timing,
                                                      log=lambda m: _log(options, m))
@@ -141,9 +150,18 @@ def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, Path], input_sp
         if isinstance(exc, EngineBuildError):
             raise
         raise EngineBuildError(f"TensorRT failed to build {artifact.name!r}: {exc}") from None
-    _write_atomic(engine_path, engine)
-    _write_atomic(timing_path, new_timing)
+    if engine_path is not None and timing_path is not None:
+        _write_atomic(engine_path, engine)
+        _write_atomic(timing_path, new_timing)
     return engine, "built"
+
+
+def _deserialize(runtime: Any, data: bytes) -> Any:
+    """The engine, or None when TensorRT cannot load these bytes (its exceptions stay inside)."""
+    try:
+        return runtime.deserialize_cuda_engine(data)
+    except Exception:  # TensorRT raises its own types for corrupt or foreign plans
+        return None
 
 
 def _cache_key(onnx_sha256: str, trt_version: str, gpu: Any, settings: BuildSettings) -> str:

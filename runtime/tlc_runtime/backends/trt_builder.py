@@ -111,7 +111,9 @@ def build_serialized_engine(trt: Any, onnx_path: str | Path, settings: BuildSett
     builder = trt.Builder(logger)
     network = builder.create_network(_network_flags(trt, settings, major, log))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(Path(onnx_path).read_bytes()):
+    parsed = (parser.parse_from_file(str(onnx_path)) if hasattr(parser, "parse_from_file")
+              else parser.parse(Path(onnx_path).read_bytes()))  # from a file: external weights resolve
+    if not parsed:
         errors = "; ".join(str(parser.get_error(i).desc()) for i in range(parser.num_errors))
         raise EngineBuildError(f"TensorRT {trt.__version__} cannot parse {Path(onnx_path).name}: {errors}")
     config = builder.create_builder_config()
