@@ -1,0 +1,85 @@
+"""The one classifier wrapper every architecture shares: ``.backbone`` → pooled vector → ``.head``."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from .registry import ArchSpec
+
+
+def make_head(num_features: int, num_classes: int, dropout: float = 0.0) -> nn.Sequential:
+    """BatchNorm without affine parameters, dropout (when > 0), linear layer (``head.fc``).
+
+    The normalisation standardises the pooled features before the fresh linear layer (as MAE's
+    linear probing does): transferred features have very unequal scales, and a plain linear head
+    trained for a few dozen steps learns mostly from the largest ones.
+    """
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    layers["norm"] = nn.BatchNorm1d(num_features, affine=False)
+    if dropout > 0:
+        layers["drop"] = nn.Dropout(dropout)
+    layers["fc"] = nn.Linear(num_features, num_classes)
+    return nn.Sequential(layers)
+
+
+class Classifier(nn.Module):
+    """Backbone (torchvision module layout, head removed) + a fresh classification head.
+
+    ``forward`` takes normalised NCHW float input (3 channels) and returns logits. The state_dict
+    keys are ``backbone.<torchvision key>``, ``head.norm.*`` (statistics only) and ``head.fc.*``.
+    """
+
+    def __init__(self, spec: ArchSpec, backbone: nn.Module, num_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.arch = spec.name
+        self.spec = spec
+        self.num_features = num_features
+        self.num_classes = num_classes
+        self.backbone = backbone
+        self.head = make_head(num_features, num_classes, spec.dropout)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled feature vectors (N×num_features)."""
+        return self.backbone(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head with a freshly initialised one for ``num_classes`` classes."""
+        device = self.head.fc.weight.device
+        self.head = make_head(self.num_features, num_classes, self.spec.dropout).to(device)
+        self.num_classes = num_classes
+
+    def backbone_parameters(self) -> Iterator[nn.Parameter]:
+        return self.backbone.parameters()
+
+    def head_parameters(self) -> Iterator[nn.Parameter]:
+        return self.head.parameters()
+
+    def backbone_stages(self) -> list[nn.Module]:
+        """The backbone's modules in order, input → output (for gradual unfreezing)."""
+        return self.spec.stages(self.backbone)
+
+    def load_backbone_state(self, state: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+        """Load torchvision-layout backbone weights (no head keys); return (missing, unexpected) keys.
+
+        Nothing is loaded when any key or shape mismatches, so the caller can report and refuse.
+        """
+        own = self.backbone.state_dict()
+        missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+        unexpected = [k for k in state if k not in own]
+        unexpected += [f"{k} (shape {tuple(v.shape)}, expected {tuple(own[k].shape)})"
+                       for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if not missing and not unexpected:
+            self.backbone.load_state_dict(dict(state), strict=False)
+        return missing, unexpected

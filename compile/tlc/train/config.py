@@ -1,0 +1,92 @@
+"""``TrainConfig``: every ``tlc train`` option as one frozen, validated dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import ConfigError
+
+FreezeMode = Literal["none", "head", "gradual"]
+FREEZE_MODES = ("none", "head", "gradual")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of one training run. None means default; the default is written next to the field.
+
+    - arch: architecture name (``tlc.models.list_models()``); None → the parent run's arch when
+      ``weights`` is a tlc run directory, else "resnet18".
+    - weights: "none", a torchvision weights name ("ResNet18_Weights.IMAGENET1K_V1", "DEFAULT"),
+      a local .safetensors/.pth file, or a tlc run directory.
+    - backbone_lr_mult: the backbone's learning rate is ``lr * backbone_lr_mult`` when it starts
+      from weights (discriminative LRs); a scratch backbone trains at ``lr``.
+    - freeze: "none" trains everything, "head" trains the head only, "gradual" starts with the head
+      and unfreezes one more backbone stage (from the top) every ``unfreeze_every`` epochs.
+    - patience: early stopping after this many epochs without a better validation balanced accuracy
+      (ties broken by lower validation loss); None → never stop early.
+    - augment: light augmentation (zoom 0.9–1.0 crop, small shift, brightness/contrast jitter);
+      ``hflip`` adds horizontal flips (off: chest X-rays are not mirror-symmetric).
+    - limit_train: use at most this many training images (seeded subset); None → all.
+    - val_fraction / test_fraction: automatic split sizes when the data has no given splits.
+    """
+
+    arch: str | None = None
+    weights: str = "none"
+    img_size: int = 64
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    backbone_lr_mult: float = 0.1
+    weight_decay: float = 1e-4
+    freeze: FreezeMode = "none"
+    unfreeze_every: int = 1
+    patience: int | None = 5
+    class_weighted: bool = True
+    augment: bool = True
+    hflip: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    limit_train: int | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    device: str = "cpu"
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
+        _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(self.backbone_lr_mult >= 0, f"backbone_lr_mult must be >= 0, got {self.backbone_lr_mult}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(self.freeze in FREEZE_MODES, f"freeze must be one of {', '.join(FREEZE_MODES)}, got {self.freeze!r}")
+        _check(self.unfreeze_every >= 1, f"unfreeze_every must be at least 1, got {self.unfreeze_every}")
+        _check(self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        _check(self.limit_train is None or self.limit_train >= 2,
+               f"limit_train must be at least 2 images, got {self.limit_train}")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            _check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
+        _check(self.val_fraction + self.test_fraction < 1,
+               "val_fraction + test_fraction must leave some training images (sum < 1)")
+        _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Config from ``to_dict`` output (e.g. a run's stored config); unknown keys are errors."""
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        return cls(**data)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)

@@ -1,0 +1,222 @@
+"""``train()``: transfer learning from a dataset to a run directory (the library behind ``tlc train``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from ..models.classifier import Classifier
+from ..models.deploy import DeployModel
+from ..models.registry import create_model, get_arch
+from ..runs import BEST_CHECKPOINT, RunInfo, write_run_info
+from .augment import AugmentConfig
+from .checkpoint import (
+    LAST_CHECKPOINT,
+    LAST_OPTIM,
+    load_model_file,
+    load_optimizer,
+    read_last_state,
+    save_last,
+    save_model,
+)
+from .config import TrainConfig
+from .loop import batches_per_epoch, class_weights, mean_loss, predict, recalibrate_batchnorm, train_epoch
+from .metrics import classification_metrics
+from .progress import PLOT_NAME, Reporter, write_plot
+from .rundir import DatasetLike, build_run_info, check_resume, make_preprocessing, new_run_id, prepare_out_dir
+from .schedule import apply_freeze, make_optimizer, make_scheduler, trainable_stages
+from .weights import WeightsSource, resolve_weights, run_arch
+
+DEFAULT_ARCH = "resnet18"
+
+
+@dataclass
+class LoopState:
+    """What survives between epochs (and across --resume, via last_state.json)."""
+
+    run_id: str
+    content_hash: str
+    epochs_done: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: tuple[float, float] = (float("-inf"), float("-inf"))
+    best_val_metrics: dict[str, Any] = field(default_factory=dict)
+
+    def stale_epochs(self) -> int:
+        return self.epochs_done - self.best_epoch if self.best_epoch > 0 else self.epochs_done
+
+
+def train(data: str | Path | DatasetLike, out_dir: str | Path, config: TrainConfig, progress: bool = True,
+          overwrite: bool = False) -> RunInfo:
+    """Train ``config.arch`` on ``data`` and write the run directory ``out_dir``; return its RunInfo.
+
+    ``data`` is a path for ``tlc.data.load_dataset`` or an already loaded Dataset. A directory that
+    already holds a run is refused unless ``overwrite`` (or ``config.resume``, which continues from
+    last.safetensors at the next epoch up to ``config.epochs``).
+    """
+    out_dir = Path(out_dir)
+    arch = config.arch or run_arch(config.weights) or DEFAULT_ARCH
+    get_arch(arch)
+    device = _device(config.device)
+    prepare_out_dir(out_dir, config.resume, overwrite)
+    source = resolve_weights(config.weights, arch)
+    dataset = _load_dataset(data, config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        return _run(dataset, out_dir, config, arch, source, device, Reporter(progress))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(dataset: DatasetLike, out_dir: Path, config: TrainConfig, arch: str, source: WeightsSource,
+         device: torch.device, reporter: Reporter) -> RunInfo:
+    class_names = tuple(dataset.class_names)
+    tensors = _split_tensors(dataset, config, device)
+    train_x, train_y = tensors["train"]
+    loss_weights = class_weights(train_y.cpu().numpy(), len(class_names)).to(device) if config.class_weighted else None
+    prep = make_preprocessing(dataset, source.run)
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    classifier = create_model(arch, len(class_names))
+    source.apply(classifier, class_names)
+    model = DeployModel(classifier, prep, 1 if dataset.channels == 1 else 3).to(device)
+    optimizer = make_optimizer(classifier, config, source.pretrained)
+    state = LoopState(new_run_id(arch), dataset.content_hash)
+    if config.resume:
+        state = _restore(out_dir, config, classifier, optimizer, dataset.content_hash)
+    batch_size = min(config.batch_size, len(train_x))
+    steps_per_epoch = batches_per_epoch(len(train_x), batch_size)
+    scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, steps_per_epoch,
+                               start_step=steps_per_epoch * state.epochs_done)
+    augment = AugmentConfig(hflip=config.hflip) if config.augment else None
+    sizes = {name: len(t[1]) for name, t in tensors.items()}
+
+    def run_info(test_metrics: dict[str, Any] | None = None) -> RunInfo:
+        return build_run_info(run_id=state.run_id, arch=arch, dataset=dataset, split_sizes=sizes, config=config,
+                              prep=prep, weights_init=source.describe(), history=state.history,
+                              best_epoch=state.best_epoch, val_metrics=state.best_val_metrics,
+                              test_metrics=test_metrics)
+
+    reporter.log(f"training {arch} on {sizes['train']} images ({len(class_names)} classes), "
+                 f"validating on {sizes['val']}, weights: {source.describe()}")
+    for epoch in range(state.epochs_done, config.epochs):
+        started = time.perf_counter()
+        model.train()
+        n_stages = trainable_stages(config, epoch, len(classifier.backbone_stages()))
+        apply_freeze(classifier, n_stages)
+        with reporter.epoch_bar(epoch + 1, config.epochs, len(train_x)) as advance:
+            train_loss = train_epoch(model, train_x, train_y, batch_size=batch_size, optimizer=optimizer,
+                                     scheduler=scheduler, gen=torch.Generator().manual_seed(config.seed + epoch),
+                                     loss_weights=loss_weights, augment=augment, on_batch=advance)
+        recalibrate_batchnorm(model, train_x)
+        val = _evaluate(model, tensors["val"], loss_weights)
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+                  "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
+                  "val_macro_f1": val["macro_f1"], "val_auc": val["auc"], "trainable_stages": n_stages,
+                  "lr": optimizer.param_groups[-1]["lr"], "seconds": round(time.perf_counter() - started, 3)}
+        state.history.append(record)
+        state.epochs_done = epoch + 1
+        score = (val["balanced_accuracy"] if val["balanced_accuracy"] is not None else float("-inf"), -val["loss"])
+        improved = score > state.best_score
+        if improved:
+            state.best_epoch, state.best_score, state.best_val_metrics = epoch + 1, score, val
+            save_model(classifier, out_dir / BEST_CHECKPOINT)
+        save_last(out_dir, classifier, optimizer, _state_dict(state, config))
+        write_run_info(out_dir, run_info())
+        reporter.epoch_line(record, config.epochs, improved)
+        if config.patience is not None and state.stale_epochs() >= config.patience:
+            reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
+            break
+
+    best = load_model_file(out_dir / BEST_CHECKPOINT, arch, len(class_names))
+    model.classifier.load_state_dict(best.state_dict())
+    test = _evaluate(model, tensors["test"], loss_weights) if sizes["test"] else {}
+    info = run_info(test)
+    write_run_info(out_dir, info)
+    write_plot(out_dir / PLOT_NAME, state.history)
+    if test:
+        reporter.log(f"best epoch {state.best_epoch}: test balanced accuracy {test['balanced_accuracy']:.4f}, "
+                     f"AUC {test['auc'] if test['auc'] is None else round(test['auc'], 4)}  → {out_dir}")
+    return info
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def _load_dataset(data: str | Path | DatasetLike, config: TrainConfig) -> DatasetLike:
+    if not isinstance(data, (str, Path)):
+        return data
+    from ..data import load_dataset
+
+    return load_dataset(data, seed=config.seed, val_fraction=config.val_fraction,
+                        test_fraction=config.test_fraction)
+
+
+def _split_tensors(dataset: DatasetLike, config: TrainConfig,
+                   device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every split resized once (Dataset.arrays, the runtime's resize) as raw NHWC tensors."""
+    out = {}
+    for name in ("train", "val", "test"):
+        split = dataset.splits.get(name)
+        if split is None or len(split) == 0:
+            images = np.zeros((0, config.img_size, config.img_size, dataset.channels), np.uint8)
+            labels = np.zeros(0, np.int64)
+        else:
+            images, labels = dataset.arrays(name, config.img_size)
+        if name == "train" and config.limit_train is not None and len(labels) > config.limit_train:
+            keep = np.sort(np.random.default_rng(config.seed).permutation(len(labels))[: config.limit_train])
+            images, labels = images[keep], labels[keep]
+        out[name] = (torch.from_numpy(np.ascontiguousarray(images)).to(device),
+                     torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device))
+    for name in ("train", "val"):
+        if len(out[name][1]) < (2 if name == "train" else 1):
+            raise DataError(f"{dataset.source}: the {name} split has {len(out[name][1])} images; "
+                            "training needs at least 2 train and 1 validation image (add data or use "
+                            "automatic splits)")
+    return out
+
+
+def _evaluate(model: DeployModel, split: tuple[torch.Tensor, torch.Tensor],
+              loss_weights: torch.Tensor | None) -> dict[str, Any]:
+    images, labels = split
+    logits = predict(model, images)
+    labels_np = labels.cpu().numpy()
+    weights = loss_weights.cpu() if loss_weights is not None else None
+    return {"loss": mean_loss(logits, labels_np, weights), **classification_metrics(logits, labels_np)}
+
+
+def _state_dict(state: LoopState, config: TrainConfig) -> dict[str, Any]:
+    return {"run_id": state.run_id, "content_hash": state.content_hash, "epochs_done": state.epochs_done,
+            "history": state.history, "best_epoch": state.best_epoch, "best_score": list(state.best_score),
+            "best_val_metrics": state.best_val_metrics, "config": config.to_dict()}
+
+
+def _restore(out_dir: Path, config: TrainConfig, classifier: Classifier, optimizer: torch.optim.Optimizer,
+             content_hash: str) -> LoopState:
+    stored = read_last_state(out_dir)
+    check_resume(stored, config, content_hash, out_dir)
+    last = load_model_file(out_dir / LAST_CHECKPOINT, classifier.arch, classifier.num_classes)
+    classifier.load_state_dict(last.state_dict())
+    load_optimizer(optimizer, out_dir / LAST_OPTIM, stored["optimizer_param_groups"])
+    if stored["epochs_done"] >= config.epochs:
+        raise ConfigError(f"{out_dir} already trained {stored['epochs_done']} epochs; "
+                          f"resume with more than {stored['epochs_done']} epochs")
+    return LoopState(run_id=stored["run_id"], content_hash=content_hash, epochs_done=stored["epochs_done"],
+                     history=stored["history"], best_epoch=stored["best_epoch"],
+                     best_score=tuple(stored["best_score"]), best_val_metrics=stored["best_val_metrics"])
