@@ -71,7 +71,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
         ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec,
                            fp32_onnx=Path(work) / "model.fp32.onnx", staging=staging.path,
                            calibration=calibration, evaluate=make_evaluator(staging.path, spec, eval_set),
-                           tolerance=tolerance, log=log, options=options or {})
+                           tolerance=tolerance, log=log, options=options or {},
+                           evaluation_inputs=eval_set.inputs)
         log(f"building {target.backend} {precision} artifact for target {target.name}")
         built = get_builder(target.backend, precision)(ctx)
         log("verifying the artifact against PyTorch on the test split")

@@ -37,6 +37,7 @@ class BuildContext:
     tolerance: Tolerance            # the accuracy budget for this precision
     log: Callable[[str], None] = print
     options: dict[str, Any] = field(default_factory=dict)  # CLI overrides (e.g. calibration method)
+    evaluation_inputs: np.ndarray | None = None  # the inputs ``evaluate`` uses (NNCF accuracy control)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """OpenVINO backend: runs "openvino-ir" (model.xml + model.bin) and "onnx" artifacts on CPU, GPU or NPU.
 
-Runtime ``options`` (all optional; None/absent means the default written here):
+Runtime ``options`` (all optional; None/absent means the default written here; keys meant for
+other backends are ignored, as ``tlc_runtime.load`` documents):
   - ``cache_dir``: OpenVINO's compiled-model cache (CACHE_DIR), default none.
   - ``performance_hint``: "LATENCY" | "THROUGHPUT" (default: the artifact's, else LATENCY).
   - ``inference_precision``: "f32" | "bf16" | "f16" (default: the artifact's recorded hint). FP32
@@ -79,7 +80,7 @@ class OpenVinoBackend(Backend):
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
         """Compile the artifact on ``device`` ("auto": the device recorded at build time if present, else CPU)."""
         ov = require(cls.module, cls.install_hint)
-        opts = _check_options(options, artifact)
+        opts = _check_options(options)
         core = ov.Core()
         available = tuple(core.available_devices)
         chosen = _choose_device(device, artifact.options.get("device"), available)
@@ -101,13 +102,9 @@ class OpenVinoBackend(Backend):
         return OpenVinoSession(compiled, input_spec, info, int(static) if static else None)
 
 
-def _check_options(options: dict[str, Any] | None, artifact: Artifact) -> dict[str, Any]:
-    """Runtime options, validated; keys the artifact itself records (passed back verbatim) are ignored."""
-    opts = {k: v for k, v in (options or {}).items() if v is not None and k not in artifact.options}
-    unknown = sorted(set(opts) - set(RUNTIME_OPTION_KEYS))
-    if unknown:
-        raise TlcRuntimeError(f"unknown openvino option(s) {', '.join(map(repr, unknown))}; "
-                              f"valid: {', '.join(RUNTIME_OPTION_KEYS)}")
+def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The runtime options this backend reads, with their values validated."""
+    opts = {k: v for k, v in (options or {}).items() if v is not None and k in RUNTIME_OPTION_KEYS}
     if "inference_precision" in opts and opts["inference_precision"] not in _HINTS:
         raise TlcRuntimeError(f"inference_precision {opts['inference_precision']!r} is not one of {', '.join(_HINTS)}")
     if opts.get("performance_hint", "LATENCY") not in ("LATENCY", "THROUGHPUT"):
@@ -160,8 +157,11 @@ def _config(artifact: Artifact, opts: dict[str, Any], device: str, core: Any) ->
             config["INFERENCE_PRECISION_HINT"] = "f32"
     if "cache_dir" in opts:
         config["CACHE_DIR"] = str(opts["cache_dir"])
-    if opts.get("num_threads"):
-        config["INFERENCE_NUM_THREADS"] = int(opts["num_threads"])
+    threads = opts.get("num_threads", 0)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise TlcRuntimeError(f"num_threads must be an integer ≥ 0, got {threads!r}")
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
     return config
 
 
