@@ -21,7 +21,7 @@ def demo(out: Path, labels_per_class: int, seed: int) -> int:
     from ..demo import run_demo
 
     r = run_demo(out, labels_per_class=labels_per_class, seed=seed, log=log)
-    table = Table("step", "result", title="tlc demo — sklearn digits (real data, no download)")
+    table = Table("step", "result", title="tlc demo — sklearn digits on a cluttered canvas (real data, no download)")
     table.add_row("scratch, same budget", f"test balanced accuracy {pct(r.scratch_balanced_accuracy)}")
     table.add_row("transfer from pretrain run", f"test balanced accuracy {pct(r.transfer_balanced_accuracy)} "
                   f"({100 * (r.transfer_balanced_accuracy - r.scratch_balanced_accuracy):+.1f} points)")

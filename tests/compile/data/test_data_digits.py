@@ -50,3 +50,19 @@ def test_bad_classes(classes):
 def test_bad_per_class_train():
     with pytest.raises(ConfigError, match="per_class_train"):
         load_digits([0, 1], per_class_train=0)
+
+
+def test_cluttered_digits_keep_each_digit_on_a_larger_canvas():
+    import numpy as np
+    from sklearn.datasets import load_digits as sklearn_digits
+    from tlc.data.digits import cluttered
+
+    pixels = np.rint(sklearn_digits().images[:50] * 255 / 16).astype(np.uint8)
+    a = cluttered(pixels, np.random.default_rng(0))
+    b = cluttered(pixels, np.random.default_rng(0))
+    assert a.shape == (50, 16, 16) and np.array_equal(a, b)
+    # every digit's brightest pixel survives (fragments are dim and combined by maximum)
+    assert (a.reshape(50, -1).max(1) >= pixels.reshape(50, -1).max(1)).all()
+    ds = load_digits((3, 4), clutter=True, per_class_train=5)
+    assert ds.splits["train"].images[0].shape == (16, 16) and len(ds.splits["train"]) == 10
+    assert ds.content_hash != load_digits((3, 4), per_class_train=5).content_hash

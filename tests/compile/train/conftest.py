@@ -34,38 +34,23 @@ def tiny_run(tmp_path_factory, digits04, tiny_config):
     return run_dir, info
 
 
-def make_cluttered_digits(path, classes, *, per_class_train=None, seed=0, canvas=16, fragments=2):
-    """Real digits placed at random positions on a 16×16 canvas among dim fragments of other digits.
-
-    One domain with nuisances (position, clutter) that labelled source data can teach and a few
-    target labels cannot: the setting where same-domain transfer pays. (On plain 8×8 digits a
-    randomly initialised network is already about as good as a transferred one.) Written as a
-    MedMNIST-style npz with a 60/20/20 split per class and loaded through tlc.data.
-    """
+def make_cluttered_digits(path, classes, *, per_class_train=None, seed=0):
+    """tlc's cluttered digits (tlc.data.digits.cluttered: real digits at random spots of a 16×16 canvas
+    among dim fragments of others) written as a MedMNIST-style npz with a 60/20/20 split per class and
+    loaded back through tlc.data, so runs record a real data path."""
     from sklearn.datasets import load_digits as sklearn_digits
     from tlc.data import load_dataset
+    from tlc.data.digits import cluttered
 
     bunch = sklearn_digits()
-    pixels = np.rint(bunch.images * 255 / 16).astype(np.uint8)
     rng = np.random.default_rng(seed)
-
-    def place(digit):
-        image = np.zeros((canvas, canvas), np.uint8)
-        for _ in range(fragments):
-            y, x = rng.integers(0, 5, 2)
-            fragment = pixels[rng.integers(len(pixels))][y:y + 4, x:x + 4] // 2
-            py, px = rng.integers(0, canvas - 4, 2)
-            image[py:py + 4, px:px + 4] = np.maximum(image[py:py + 4, px:px + 4], fragment)
-        py, px = rng.integers(0, canvas - 8, 2)
-        image[py:py + 8, px:px + 8] = np.maximum(image[py:py + 8, px:px + 8], digit)
-        return image
-
+    pixels = cluttered(np.rint(bunch.images * 255 / 16).astype(np.uint8), rng)
     arrays = {f"{s}_{k}": [] for s in ("train", "val", "test") for k in ("images", "labels")}
     for label, digit in enumerate(classes):
         idx = rng.permutation(np.flatnonzero(bunch.target == digit))
         a, b = int(0.6 * len(idx)), int(0.8 * len(idx))
         for split, members in (("train", idx[:a][:per_class_train]), ("val", idx[a:b]), ("test", idx[b:])):
-            arrays[f"{split}_images"] += [place(pixels[i]) for i in members]
+            arrays[f"{split}_images"] += [pixels[i] for i in members]
             arrays[f"{split}_labels"] += [label] * len(members)
     np.savez(path, **{k: np.array(v) for k, v in arrays.items()},
              class_names=np.array([f"digit-{d}" for d in classes]))
