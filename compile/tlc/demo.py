@@ -103,4 +103,4 @@ def _predict_files(bundle: Path, dataset, folder: Path, count: int = 5) -> list[
     clf = tlc_runtime.load(bundle)
     preds = clf.predict_batch([str(p) for p in paths])
     return [{"image": p.name, "true": dataset.class_names[test.labels[i]], "predicted": pred.label,
-             "confidence": pred.confidence} for p, i, pred in zip(paths, picks, preds)]
+             "confidence": pred.confidence} for p, i, pred in zip(paths, picks, preds, strict=True)]

@@ -112,7 +112,7 @@ def test_predict_files_match_the_runtime(fp32_bundle, pneumonia_small, tmp_path,
     assert run(["predict", str(fp32_bundle), *map(str, paths), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     clf = tlc_runtime.load(fp32_bundle)
-    for entry, img in zip(printed, images):
+    for entry, img in zip(printed, images, strict=True):
         expected = clf.predict(img)
         assert entry["label"] == expected.label
         assert entry["confidence"] == pytest.approx(expected.confidence, abs=1e-6)

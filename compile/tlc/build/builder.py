@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
 from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session
 from .golden import GOLDEN_FILE, pick_golden, write_golden
-from .reports import write_json
 from .registry import get_builder
+from .reports import write_json
 
 GOLDEN_COUNT = 32
 MAX_EVAL = 1000
@@ -123,7 +123,7 @@ def _eval_set(model, dataset, split: str, run: RunInfo, limit: int, log) -> Eval
         split = "val" if split == "test" else "test"
     inputs, labels = dataset.arrays(split, run.img_size)
     if len(inputs) == 0:
-        raise ConfigError(f"the dataset has no validation or test images to verify the build with")
+        raise ConfigError("the dataset has no validation or test images to verify the build with")
     if len(inputs) > limit:
         keep = pick_golden(labels, limit, run.seed)
         inputs, labels = inputs[keep], labels[keep]
@@ -201,5 +201,5 @@ def _provenance(run: RunInfo, run_dir, opset: int, built: BuiltArtifact) -> dict
             "onnxruntime": onnxruntime.__version__, "opset": opset, "run_id": run.run_id,
             "run_dir": str(Path(run_dir).resolve()), "data_hash": run.data.content_hash,
             "data_source": run.data.source, "python": platform.python_version(),
-            "machine": platform.machine(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": platform.machine(), "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "backend_versions": built.report.get("backend_versions", {})}

@@ -24,11 +24,11 @@ def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, 
     results = clf.predict_batch(list(images))
     if as_json:
         print_json([{"image": img, "label": p.label, "index": p.index, "confidence": p.confidence,
-                     "probabilities": dict(zip(clf.class_names, map(float, p.probabilities)))
+                     "probabilities": dict(zip(clf.class_names, map(float, p.probabilities), strict=True))
                      if not isinstance(p.probabilities, dict) else p.probabilities}
-                    for img, p in zip(images, results)])
+                    for img, p in zip(images, results, strict=True)])
         return
     table = Table("image", "label", "confidence", title=f"{bundle} ({clf.info.backend}, {clf.info.precision})")
-    for img, p in zip(images, results):
+    for img, p in zip(images, results, strict=True):
         table.add_row(img, p.label, f"{p.confidence:.4f}")
     console.print(table)

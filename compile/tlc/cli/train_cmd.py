@@ -39,7 +39,8 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
-    from ..train import TrainConfig, train as train_run
+    from ..train import TrainConfig
+    from ..train import train as train_run
 
     config = TrainConfig(arch=arch, weights=weights, img_size=img_size, epochs=epochs, batch_size=batch_size,
                          lr=lr, backbone_lr_mult=backbone_lr_mult, freeze=freeze,

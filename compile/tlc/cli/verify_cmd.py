@@ -59,7 +59,7 @@ def _print(result) -> None:
     lo, hi = c.balanced_accuracy_drop_ci95 or (None, None)
     table.add_row("balanced accuracy", pct(c.balanced_accuracy_reference), pct(c.balanced_accuracy_candidate),
                   f"{pct(-c.balanced_accuracy_drop)} (95% CI of drop {pct(lo)} … {pct(hi)})")
-    for name, ref, cand in zip(result.class_names, c.recall_reference or (), c.recall_candidate or ()):
+    for name, ref, cand in zip(result.class_names, c.recall_reference or (), c.recall_candidate or (), strict=False):
         table.add_row(f"recall {name}", pct(ref), pct(cand), "—" if ref is None else pct(cand - ref))
     table.add_row("top-1 agreement", "", pct(c.agreement), f"flip rate {pct(c.flip_rate)}")
     table.add_row("|Δprob| max / mean", "", f"{c.max_abs_prob_delta:.2e} / {c.mean_abs_prob_delta:.2e}", "")

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from tlc_runtime.integrity import file_entry
 from tlc_runtime.manifest import (
-    SCHEMA_VERSION, Artifact, GoldenSet, InputSpec, Manifest, OutputSpec, Preprocessing, TargetInfo,
+    SCHEMA_VERSION,
+    Artifact,
+    GoldenSet,
+    InputSpec,
+    Manifest,
+    OutputSpec,
+    Preprocessing,
+    TargetInfo,
 )
 
 
