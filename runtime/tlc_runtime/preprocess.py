@@ -31,8 +31,23 @@ def _resize_weights(n_in: int, n_out: int) -> np.ndarray:
     positions = np.arange(n_in, dtype=np.float64) + 0.5
     weights = np.clip(1.0 - np.abs(positions[None, :] - centers[:, None]) / support, 0.0, None)
     weights /= weights.sum(axis=1, keepdims=True)
-    weights.setflags(write=False)
     return weights.astype(np.float32)
+
+
+@lru_cache(maxsize=64)
+def _resize_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same filter as (n_out, taps) source indices and weights: each output pixel reads only the
+    few input pixels under its triangle, so resizing is a small gather, not a dense matrix product
+    (which would start BLAS threads that fight the inference backend's threads for the cores)."""
+    dense = _resize_weights(n_in, n_out)
+    taps = int((dense > 0).sum(axis=1).max())
+    first = (dense > 0).argmax(axis=1)
+    index = np.minimum(first[:, None] + np.arange(taps)[None, :], n_in - 1)
+    weights = np.take_along_axis(dense, index, axis=1)
+    weights[first[:, None] + np.arange(taps)[None, :] >= n_in] = 0.0
+    index.setflags(write=False)
+    weights.setflags(write=False)
+    return index, weights
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -40,12 +55,11 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     if image.shape[0] == height and image.shape[1] == width:
         return image.copy()
     src = image.astype(np.float32, copy=False)
-    wy = _resize_weights(image.shape[0], height)
-    wx = _resize_weights(image.shape[1], width)
-    if src.ndim == 2:
-        out = wy @ src @ wx.T
-    else:
-        out = np.einsum("oh,hwc,pw->opc", wy, src, wx, optimize=True)
+    rows, row_w = _resize_taps(image.shape[0], height)
+    cols, col_w = _resize_taps(image.shape[1], width)
+    channel_axes = (1,) * (src.ndim - 2)
+    tmp = (src[rows] * row_w.reshape(*row_w.shape, 1, *channel_axes)).sum(axis=1)
+    out = (tmp[:, cols] * col_w.reshape(1, *col_w.shape, *channel_axes)).sum(axis=2)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         return np.clip(np.rint(out), info.min, info.max).astype(image.dtype)

@@ -108,6 +108,8 @@ def _discard(ctx: BuildContext) -> None:
 
 
 def _build_int8(ov, ctx: BuildContext, model, options: dict[str, Any], report: dict[str, Any]) -> Artifact:
+    # NNCF imports torch's C++-extension helper, which logs a CUDA_HOME warning on CPU-only machines
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     import nncf
 
     nncf.set_log_level(logging.ERROR)
