@@ -1,0 +1,188 @@
+"""TensorRT backend: runs a bundle's prebuilt engine, or builds one from the bundle's ONNX and caches it.
+
+Order in ``open()``: the bundle's hashes were already checked by the loader; then, for an engine
+artifact, ``check_engine_compat`` compares the TensorRT version and GPU compute capability the
+engine was built with against this device *before* anything is deserialized. An incompatible
+engine is rebuilt from the bundle's ONNX when the artifact carries one (role "tensorrt_onnx" or
+"model"), with the settings recorded at ``tlc build`` time, and cached in ``cache_dir`` (the
+loader's argument, or $TLC_RUNTIME_CACHE) keyed by (ONNX sha256, TensorRT version, GPU name and
+compute capability, settings); a per-SM timing cache there speeds up later builds.
+
+Needs TensorRT >= 8.5 (named I/O tensors, ``execute_async_v3``) and cuda-python; both imported lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import BackendUnavailableError, BundleError, EngineIncompatibleError
+from ..manifest import Artifact, InputSpec
+from .base import Backend, Session, SessionInfo, require
+from .trt_builder import OPTIONS_KEY, BuildSettings, EngineBuildError, build_serialized_engine, parse_version
+from .trt_session import TensorRtSession
+
+ONNX_ROLES = ("tensorrt_onnx", "model", "onnx")  # first present is what TensorRT parses
+
+
+def check_engine_compat(artifact_options: dict[str, Any], trt_version: str, compute_capability: str) -> None:
+    """Refuse an engine built for another TensorRT release or GPU, from the manifest alone.
+
+    TensorRT engines only load on the TensorRT release (major.minor.patch) and the GPU compute
+    capability they were built for. Raises EngineIncompatibleError naming both sides.
+    """
+    built_trt = artifact_options.get("tensorrt_version")
+    built_cc = artifact_options.get("compute_capability")
+    if not built_trt or not built_cc:
+        raise EngineIncompatibleError("the engine artifact does not record the TensorRT version and compute "
+                                      "capability it was built with; rebuild the bundle with tlc")
+    try:
+        built_v, here_v = parse_version(built_trt), parse_version(trt_version)
+        n = max(2, min(3, len(built_v), len(here_v)))  # major.minor always, patch when both record it
+        same_trt = built_v[:n] == here_v[:n]
+        same_cc = parse_version(built_cc)[:2] == parse_version(compute_capability)[:2]
+    except ValueError as exc:
+        raise EngineIncompatibleError(f"unreadable engine version record ({exc}); rebuild the bundle") from None
+    if not (same_trt and same_cc):
+        raise EngineIncompatibleError(
+            f"engine was built with TensorRT {built_trt} for SM {built_cc}; this device has TensorRT "
+            f"{trt_version} / SM {compute_capability} (the runtime rebuilds it from the bundle's ONNX "
+            "when the bundle has one)")
+
+
+def default_settings(artifact: Artifact, input_spec: InputSpec) -> BuildSettings:
+    """Settings for an ONNX artifact that records none (e.g. an ONNX Runtime artifact run on TensorRT)."""
+    hwc = (input_spec.height, input_spec.width, input_spec.channels)
+    precision = artifact.precision if artifact.precision in ("fp32", "fp16", "int8") else "fp32"
+    return BuildSettings(input_name=input_spec.name, min_shape=(1, *hwc), opt_shape=(1, *hwc),
+                         max_shape=(8, *hwc), precision=precision)
+
+
+class TensorRtBackend(Backend):
+    name: ClassVar[str] = "tensorrt"
+    module: ClassVar[str] = "tensorrt"
+    formats: ClassVar[tuple[str, ...]] = ("tensorrt-engine", "onnx")
+    install_hint: ClassVar[str] = ("install TensorRT >= 8.5 with its Python bindings (JetPack ships them; "
+                                   "on x86-64: pip install tensorrt) and pip install cuda-python")
+
+    @classmethod
+    def devices(cls) -> tuple[str, ...]:
+        if not cls.available():
+            return ()
+        from .trt_cuda import gpu_count
+        return ("cuda",) if gpu_count() > 0 else ()
+
+    @classmethod
+    def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+             device: str = "auto", options: dict[str, Any] | None = None) -> Session:
+        """Load (or build and cache) the engine and return a Session on the GPU.
+
+        ``options``: ``cache_dir`` (where engines built here are kept; default ``$TLC_RUNTIME_CACHE``,
+        else none: the engine is rebuilt at every load), ``rebuild`` (False refuses to rebuild an
+        incompatible engine), ``log`` (a callable for progress lines).
+        """
+        options = options or {}
+        if device not in ("auto", "cuda"):
+            raise BackendUnavailableError(f"the tensorrt backend runs on 'cuda' only, not {device!r}")
+        trt = require(cls.module, cls.install_hint)
+        if parse_version(trt.__version__)[:2] < (8, 5):
+            raise BackendUnavailableError(f"TensorRT {trt.__version__} is too old for tlc_runtime (needs 8.5+); "
+                                          "build the engine with the bundle's trtexec line instead")
+        from .trt_cuda import gpu_count, gpu_info
+        if gpu_count() == 0:
+            raise BackendUnavailableError("no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)")
+        gpu = gpu_info(0)
+        engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, options)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        engine = _deserialize(runtime, engine_bytes)
+        if engine is None and source == "cache":  # a damaged cache entry: drop it and build again
+            _log(options, "the cached engine could not be loaded; rebuilding it")
+            engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, {**options, "_drop": True})
+            engine = _deserialize(runtime, engine_bytes)
+        if engine is None:
+            raise EngineIncompatibleError(f"TensorRT {trt.__version__} could not deserialize the engine of "
+                                          f"artifact {artifact.name!r}; rebuild it from the bundle's ONNX")
+        details = {"tensorrt_version": trt.__version__, "gpu": gpu.name,
+                   "compute_capability": gpu.compute_capability, "engine_source": source,
+                   "dla": bool(artifact.options.get(OPTIONS_KEY, {}).get("use_dla", False))}
+        info = SessionInfo(backend=cls.name, device="cuda", precision=artifact.precision, details=details)
+        return TensorRtSession(trt, runtime, engine, input_spec, info)
+
+
+def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+                  gpu: Any, options: dict[str, Any]) -> tuple[bytes, str]:
+    """The engine to deserialize and where it came from: "bundle", "cache" or "built"."""
+    if artifact.format == "tensorrt-engine":
+        if "engine" not in files:
+            raise BundleError(f"engine artifact {artifact.name!r} lists no 'engine' file")
+        try:
+            check_engine_compat(artifact.options, trt.__version__, gpu.compute_capability)
+            return files["engine"].read_bytes(), "bundle"
+        except EngineIncompatibleError:
+            if not options.get("rebuild", True) or not any(r in files for r in ONNX_ROLES):
+                raise
+            _log(options, f"the bundle's engine does not fit this device; rebuilding {artifact.name!r} from ONNX")
+    role = next((r for r in ONNX_ROLES if r in files), None)
+    if role is None:
+        raise BundleError(f"artifact {artifact.name!r} has no ONNX file to build a TensorRT engine from")
+    settings = (BuildSettings.from_options(artifact.options, f"artifact {artifact.name!r} options")
+                if OPTIONS_KEY in artifact.options else default_settings(artifact, input_spec))
+    cache_root = options.get("cache_dir") or os.environ.get("TLC_RUNTIME_CACHE")
+    cache = Path(cache_root) / "tensorrt" if cache_root else None
+    key = _cache_key(artifact.files[role].sha256, trt.__version__, gpu, settings)
+    engine_path = cache / f"{key}.engine" if cache else None
+    timing_path = cache / f"timing-{_safe(gpu.compute_capability)}.cache" if cache else None
+    if engine_path is not None and engine_path.is_file():
+        if not options.get("_drop"):
+            return engine_path.read_bytes(), "cache"
+        engine_path.unlink()
+    _log(options, f"building the TensorRT engine for {artifact.name!r} on this device (minutes on a Jetson); "
+         + (f"cached in {cache}" if cache else "pass cache_dir to keep it for the next load"))
+    timing = timing_path.read_bytes() if timing_path is not None and timing_path.is_file() else None
+    try:
+        engine, new_timing = build_serialized_engine(trt, files[role], settings, timing,
+                                                     log=lambda m: _log(options, m))
+    except Exception as exc:  # TensorRT's own exception types never reach the caller
+        if isinstance(exc, EngineBuildError):
+            raise
+        raise EngineBuildError(f"TensorRT failed to build {artifact.name!r}: {exc}") from None
+    if engine_path is not None and timing_path is not None:
+        _write_atomic(engine_path, engine)
+        _write_atomic(timing_path, new_timing)
+    return engine, "built"
+
+
+def _deserialize(runtime: Any, data: bytes) -> Any:
+    """The engine, or None when TensorRT cannot load these bytes (its exceptions stay inside)."""
+    try:
+        return runtime.deserialize_cuda_engine(data)
+    except Exception:  # TensorRT raises its own types for corrupt or foreign plans
+        return None
+
+
+def _cache_key(onnx_sha256: str, trt_version: str, gpu: Any, settings: BuildSettings) -> str:
+    blob = json.dumps({"onnx": onnx_sha256, "trt": trt_version, "gpu": gpu.name,
+                       "cc": gpu.compute_capability, "settings": settings.to_dict()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _log(options: dict[str, Any], message: str) -> None:
+    log = options.get("log")
+    if callable(log):
+        log(message)

@@ -1,0 +1,114 @@
+"""A loaded bundle: prepare images, run the backend session, turn logits into Predictions.
+
+Safe to share between threads: predictions keep no per-call state on the object, and every
+backend Session's ``infer`` is thread-safe by contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .backends.base import Session, SessionInfo
+from .errors import InputError, TlcRuntimeError
+from .images import is_image_path, read_image
+from .manifest import Artifact, InputSpec, Manifest
+from .preprocess import to_model_input
+from .results import Prediction, predictions_from_logits
+
+if TYPE_CHECKING:
+    from .golden import GoldenReport
+
+ImageLike = np.ndarray | str | Path
+
+
+class Classifier:
+    """Image classifier backed by one bundle artifact on one backend (made by ``tlc_runtime.load``)."""
+
+    def __init__(self, manifest: Manifest, session: Session, bundle_dir: str | Path,
+                 max_batch: int | None = None, artifact_name: str | None = None) -> None:
+        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int)
+                                      or max_batch < 1):
+            raise TlcRuntimeError(f"max_batch must be a positive integer, got {max_batch!r}")
+        self.manifest = manifest
+        self.bundle_dir = Path(bundle_dir)
+        self.max_batch = max_batch
+        self.artifact_name = manifest.artifact(artifact_name).name
+        self._session = session
+        self._infer = session.infer
+        self._spec = manifest.input
+        self._prep = manifest.preprocessing
+        self._names = manifest.class_names
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self._names
+
+    @property
+    def info(self) -> SessionInfo:
+        """Backend, device and precision really used."""
+        return self._session.info
+
+    @property
+    def artifact(self) -> Artifact:
+        """The manifest entry of the artifact this classifier runs."""
+        return self.manifest.artifact(self.artifact_name)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self._spec
+
+    def prepare(self, image: ImageLike) -> np.ndarray:
+        """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
+        if is_image_path(image):
+            image = read_image(image)
+        return to_model_input(image, self._spec, self._prep)
+
+    def predict(self, image: ImageLike) -> Prediction:
+        """Classify one image: an H×W or H×W×C array (uint8/uint16/float) or an image file path."""
+        batch = self.prepare(image)[None]
+        return predictions_from_logits(self._infer(batch), self._names)[0]
+
+    def predict_batch(self, images: Iterable[ImageLike] | np.ndarray) -> list[Prediction]:
+        """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call."""
+        if isinstance(images, np.ndarray):
+            if images.ndim not in (3, 4):
+                raise InputError(f"a batch array must be N×H×W or N×H×W×C, got shape {images.shape}")
+        elif is_image_path(images) or not isinstance(images, Iterable):
+            raise InputError("predict_batch takes a list of images or an N×H×W(×C) array; "
+                             "use predict() for one image")
+        else:
+            images = list(images)
+        if len(images) == 0:
+            raise InputError("empty batch: pass at least one image")
+        batch = np.stack([self.prepare(img) for img in images])
+        return predictions_from_logits(self.predict_logits(batch), self._names)
+
+    def predict_logits(self, batch: np.ndarray) -> np.ndarray:
+        """Already-prepared N×H×W×C batch of the graph dtype → N×K float32 logits."""
+        if not isinstance(batch, np.ndarray):
+            raise InputError(f"predict_logits takes a numpy array, got {type(batch).__name__}")
+        limit = self.max_batch
+        if limit is None or batch.ndim != 4 or len(batch) <= limit:
+            return self._infer(batch)
+        return np.concatenate([self._infer(batch[i:i + limit]) for i in range(0, len(batch), limit)])
+
+    def check(self) -> GoldenReport:
+        """Run the bundle's golden set on this session and compare with the reference logits."""
+        from .golden import check
+
+        return check(self)
+
+    def __repr__(self) -> str:
+        info = self.info
+        return (f"Classifier({self.manifest.model_name!r}, classes={list(self._names)}, "
+                f"backend={info.backend}, device={info.device}, precision={info.precision})")
+
+    def describe(self) -> dict[str, Any]:
+        """Short JSON-ready summary of what is loaded."""
+        return {"model": self.manifest.model_name, "arch": self.manifest.arch, "artifact": self.artifact_name,
+                "classes": list(self._names), "backend": self.info.backend,
+                "device": self.info.device, "precision": self.info.precision}

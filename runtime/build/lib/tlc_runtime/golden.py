@@ -1,0 +1,95 @@
+"""The golden self-check: does this device reproduce the reference logits recorded at build time?
+
+The golden file (manifest.golden.file) is an .npz with ``inputs`` (N×H×W×C, graph dtype, already
+resized), ``logits`` (N×K float32 reference logits) and optionally ``labels``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import BundleError
+from .integrity import verify_file
+from .manifest import Manifest
+from .results import softmax
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
+
+
+@dataclass(frozen=True)
+class GoldenReport:
+    """Golden inputs run on this backend/device, compared with the reference probabilities."""
+
+    n: int
+    agreement: float
+    max_abs_prob_delta: float
+    mean_abs_prob_delta: float
+    passed: bool
+    backend: str
+    device: str
+    precision: str
+    atol_prob: float
+    min_agreement: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One ASCII line (it may be printed on devices whose console is not UTF-8)."""
+        verdict = "PASS" if self.passed else "FAIL"
+        return (f"{verdict}: {self.n} golden images on {self.backend}/{self.device} ({self.precision}): "
+                f"top-1 agreement {self.agreement:.4f} (need >= {self.min_agreement:g}), "
+                f"max |dprob| {self.max_abs_prob_delta:.2e} (need <= {self.atol_prob:g}), "
+                f"mean |dprob| {self.mean_abs_prob_delta:.2e}")
+
+
+def read_golden(bundle_dir: str | Path, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
+    """Hash-checked golden ``inputs`` and ``logits``, validated against the manifest."""
+    entry = manifest.golden.file
+    path = verify_file(bundle_dir, entry)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("inputs", "logits") if k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"golden file {entry.path} is not a readable .npz: {exc}") from None
+    missing = [k for k in ("inputs", "logits") if k not in arrays]
+    if missing:
+        raise BundleError(f"golden file {entry.path} lacks {', '.join(missing)}; rebuild the bundle")
+    inputs, logits = arrays["inputs"], arrays["logits"]
+    spec, k = manifest.input, len(manifest.class_names)
+    if inputs.shape[1:] != (spec.height, spec.width, spec.channels) or inputs.dtype != np.dtype(spec.dtype):
+        raise BundleError(f"golden inputs are {inputs.dtype} {inputs.shape}, the model takes "
+                          f"{spec.dtype} N×{spec.height}×{spec.width}×{spec.channels}; rebuild the bundle")
+    if len(inputs) != manifest.golden.count:
+        raise BundleError(f"golden file {entry.path} holds {len(inputs)} inputs, the manifest says "
+                          f"{manifest.golden.count}; rebuild the bundle")
+    if logits.shape != (len(inputs), k) or len(inputs) == 0:
+        raise BundleError(f"golden logits shape {logits.shape} does not match {len(inputs)} inputs × {k} "
+                          "classes; rebuild the bundle")
+    return inputs, logits.astype(np.float32)
+
+
+def check(clf: Classifier) -> GoldenReport:
+    """Run the golden inputs through ``clf``'s session and compare softmax probabilities."""
+    manifest = clf.manifest
+    inputs, reference = read_golden(clf.bundle_dir, manifest)
+    candidate = clf.predict_logits(inputs)
+    p_ref, p_cand = softmax(reference), softmax(candidate)
+    delta = np.abs(p_ref - p_cand)
+    agreement = float((p_ref.argmax(1) == p_cand.argmax(1)).mean())
+    max_delta = float(delta.max())
+    golden = manifest.golden
+    info = clf.info
+    return GoldenReport(
+        n=len(inputs), agreement=agreement, max_abs_prob_delta=max_delta,
+        mean_abs_prob_delta=float(delta.mean()),
+        passed=agreement >= golden.min_agreement and max_delta <= golden.atol_prob,
+        backend=info.backend, device=info.device, precision=info.precision,
+        atol_prob=golden.atol_prob, min_agreement=golden.min_agreement,
+    )
