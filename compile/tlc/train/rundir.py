@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from tlc_runtime.manifest import Preprocessing
 
+from ..data import Dataset
 from ..errors import ConfigError
 from ..models.deploy import IMAGENET_MEAN, IMAGENET_STD
 from ..runs import RUN_INFO_NAME, RUN_SCHEMA_VERSION, DataInfo, RunInfo
@@ -17,23 +18,6 @@ from .config import TrainConfig
 
 # options that may change when resuming; every other option must match the original run
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "resume", "device", "num_workers"})
-
-
-class DatasetLike(Protocol):
-    """What training needs from ``tlc.data.Dataset``."""
-
-    class_names: tuple[str, ...]
-    splits: dict[str, Any]
-    kind: str
-    source: str
-    content_hash: str
-    channels: int
-    bit_depth: int
-    value_range: tuple[float, float]
-
-    def arrays(self, split: str, size: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def preprocessing(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Preprocessing: ...
 
 
 def prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -59,7 +43,7 @@ def check_resume(stored: dict[str, Any], config: TrainConfig, content_hash: str,
         raise ConfigError(f"cannot resume {run_dir}: the dataset differs from the one it was trained on")
 
 
-def make_preprocessing(dataset: DatasetLike, parent: RunInfo | None) -> Preprocessing:
+def make_preprocessing(dataset: Dataset, parent: RunInfo | None) -> Preprocessing:
     """ImageNet mean/std (or the parent run's), the data's own value range and channel rule."""
     mean, std = (parent.preprocessing.mean, parent.preprocessing.std) if parent else (IMAGENET_MEAN, IMAGENET_STD)
     return dataset.preprocessing(mean, std)
@@ -79,7 +63,7 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
-def build_run_info(*, run_id: str, arch: str, dataset: DatasetLike, split_sizes: dict[str, int],
+def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dict[str, int],
                    config: TrainConfig, prep: Preprocessing, weights_init: str,
                    history: list[dict[str, Any]], best_epoch: int, val_metrics: dict[str, Any],
                    test_metrics: dict[str, Any] | None = None) -> RunInfo:

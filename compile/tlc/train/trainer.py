@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data import Dataset
 from ..errors import ConfigError, DataError
 from ..models.classifier import Classifier
 from ..models.deploy import DeployModel
@@ -30,7 +31,7 @@ from .config import TrainConfig
 from .loop import batches_per_epoch, class_weights, mean_loss, predict, recalibrate_batchnorm, train_epoch
 from .metrics import classification_metrics
 from .progress import PLOT_NAME, Reporter, write_plot
-from .rundir import DatasetLike, build_run_info, check_resume, make_preprocessing, new_run_id, prepare_out_dir
+from .rundir import build_run_info, check_resume, make_preprocessing, new_run_id, prepare_out_dir
 from .schedule import apply_freeze, make_optimizer, make_scheduler, trainable_stages
 from .weights import WeightsSource, resolve_weights, run_arch
 
@@ -53,7 +54,7 @@ class LoopState:
         return self.epochs_done - self.best_epoch if self.best_epoch > 0 else self.epochs_done
 
 
-def train(data: str | Path | DatasetLike, out_dir: str | Path, config: TrainConfig, progress: bool = True,
+def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, progress: bool = True,
           overwrite: bool = False) -> RunInfo:
     """Train ``config.arch`` on ``data`` and write the run directory ``out_dir``; return its RunInfo.
 
@@ -76,7 +77,7 @@ def train(data: str | Path | DatasetLike, out_dir: str | Path, config: TrainConf
         torch.set_num_threads(threads)
 
 
-def _run(dataset: DatasetLike, out_dir: Path, config: TrainConfig, arch: str, source: WeightsSource,
+def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source: WeightsSource,
          device: torch.device, reporter: Reporter) -> RunInfo:
     class_names = tuple(dataset.class_names)
     tensors = _split_tensors(dataset, config, device)
@@ -159,7 +160,7 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _load_dataset(data: str | Path | DatasetLike, config: TrainConfig) -> DatasetLike:
+def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
     if not isinstance(data, (str, Path)):
         return data
     from ..data import load_dataset
@@ -168,7 +169,7 @@ def _load_dataset(data: str | Path | DatasetLike, config: TrainConfig) -> Datase
                         test_fraction=config.test_fraction)
 
 
-def _split_tensors(dataset: DatasetLike, config: TrainConfig,
+def _split_tensors(dataset: Dataset, config: TrainConfig,
                    device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every split resized once (Dataset.arrays, the runtime's resize) as raw NHWC tensors."""
     out = {}
