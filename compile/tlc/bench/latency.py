@@ -51,7 +51,7 @@ def compare_latency(contenders: dict[str, Callable[[], Any]], iterations: int = 
 
 def bare_onnxruntime(clf) -> Callable[[np.ndarray], Any] | None:
     """A plain ``onnxruntime.InferenceSession.run`` on the same model file, or None if not ONNX."""
-    artifact = clf.manifest.artifact(clf.artifact_name if hasattr(clf, "artifact_name") else None)
+    artifact = clf.artifact
     if artifact.format != "onnx" or clf.info.backend != "onnxruntime":
         return None
     import onnxruntime as ort

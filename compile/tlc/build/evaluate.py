@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tlc_runtime.backends import Session, get_backend
+from tlc_runtime.backends import Session
+from tlc_runtime.errors import BackendUnavailableError
 from tlc_runtime.integrity import verify_file
+from tlc_runtime.loader import choose_backend
+from tlc_runtime.loader import open_artifact as runtime_open_artifact
 from tlc_runtime.manifest import Artifact, InputSpec
 
 from ..errors import BuildError
@@ -25,20 +28,19 @@ class EvalSet:
 
 
 def backend_for(artifact: Artifact) -> tuple[str, bool]:
-    """(backend to run the artifact with here, whether it is a proxy for the real one)."""
-    if get_backend(artifact.backend).available():
-        return artifact.backend, False
-    if artifact.format == "onnx" and get_backend("onnxruntime").available():
-        return "onnxruntime", True
-    raise BuildError(f"cannot evaluate artifact {artifact.name!r}: backend {artifact.backend} is not installed")
+    """(backend that runs the artifact here, whether it stands in as a proxy for the artifact's own)."""
+    try:
+        name = choose_backend(artifact).name
+    except BackendUnavailableError as exc:
+        raise BuildError(f"cannot evaluate artifact {artifact.name!r}: {exc}") from None
+    return name, name != artifact.backend
 
 
-def open_artifact(bundle_dir: Path, artifact: Artifact, spec: InputSpec, device: str = "cpu") -> Session:
-    """Hash-check the artifact's files and open them on the backend available here."""
-    files = {role: verify_file(bundle_dir, entry) for role, entry in artifact.files.items()}
-    name, proxy = backend_for(artifact)
-    backend = get_backend(name)
-    return backend.open(artifact, files, spec, device="cpu" if proxy else device, options=dict(artifact.options))
+def open_artifact(bundle_dir: Path, artifact: Artifact, spec: InputSpec) -> Session:
+    """Hash-check the artifact's files and open them the way tlc_runtime.load would."""
+    for entry in artifact.files.values():
+        verify_file(bundle_dir, entry)
+    return runtime_open_artifact(bundle_dir, artifact, spec)
 
 
 def run_session(session: Session, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:

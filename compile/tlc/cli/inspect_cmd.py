@@ -15,19 +15,12 @@ from .output import console, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest and integrity as JSON.")
 def inspect(bundle: Path, as_json: bool) -> int:
     """Show what BUNDLE holds and whether every file matches its recorded sha256."""
-    from tlc_runtime.errors import BundleError
-    from tlc_runtime.integrity import verify_file
+    from tlc_runtime.info import file_status
     from tlc_runtime.manifest import read_manifest
     from tlc_runtime.schema import to_dict
 
     manifest = read_manifest(bundle)
-    integrity = {}
-    for entry in manifest.all_files():
-        try:
-            verify_file(bundle, entry)
-            integrity[entry.path] = "ok"
-        except BundleError as exc:
-            integrity[entry.path] = str(exc)
+    integrity = {entry.path: file_status(bundle, entry) for entry in manifest.all_files()}
     intact = all(v == "ok" for v in integrity.values())
     if as_json:
         print_json({"manifest": to_dict(manifest), "integrity": integrity, "intact": intact})
