@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 from tlc.cli.main import run
 
-PNEUMONIA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pneumoniamnist.npz"
-
 
 def _stratified(labels: np.ndarray, per_class: dict[int, int], rng) -> np.ndarray:
     picks = [rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in per_class.items()]
@@ -19,11 +17,9 @@ def _stratified(labels: np.ndarray, per_class: dict[int, int], rng) -> np.ndarra
 
 
 @pytest.fixture(scope="session")
-def pneumonia_small(tmp_path_factory) -> Path:
+def pneumonia_small(pneumonia_npz, tmp_path_factory) -> Path:
     """A 900-image stratified subset of the real data, same layout, so tests stay quick."""
-    if not PNEUMONIA.is_file():
-        pytest.skip(f"real data not found at {PNEUMONIA} (the shared data folder sits beside the repo)")
-    data = np.load(PNEUMONIA)
+    data = np.load(pneumonia_npz)
     rng = np.random.default_rng(0)
     sizes = {"train": {0: 200, 1: 300}, "val": {0: 80, 1: 80}, "test": {0: 100, 1: 140}}
     out = {}

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED_DATA = Path(os.environ.get("TLC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 WriteImage = Callable[..., Path]
 
@@ -47,14 +43,6 @@ def make_folder(tmp_path: Path, write_image: WriteImage) -> Callable[..., Path]:
         return root
 
     return make
-
-
-@pytest.fixture
-def pneumonia_npz() -> Path:
-    path = SHARED_DATA / "pneumoniamnist.npz"
-    if not path.is_file():
-        pytest.skip(f"real data {path} not present (set TLC_SHARED_DATA to its folder)")
-    return path
 
 
 @pytest.fixture

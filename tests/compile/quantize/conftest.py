@@ -91,14 +91,20 @@ def digits_model(tmp_path_factory):
     model = DeployModel(TinyNet())
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
+    epochs, batch = 4, 64
+    # One-cycle: the learning rate anneals to ~0, so the final weights do not hinge on the last noisy
+    # high-LR step. A constant 1e-2 gave 0.78-0.96 depending on seed and CPU; this gives 0.96-0.99
+    # over seeds 0-7 at the same cost.
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=epochs * -(-len(xt) // batch))
     model.train()
-    for _epoch in range(4):
+    for _epoch in range(epochs):
         perm = torch.randperm(len(xt))
-        for start in range(0, len(xt), 64):
-            idx = perm[start:start + 64]
+        for start in range(0, len(xt), batch):
+            idx = perm[start:start + batch]
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
             opt.step()
+            sched.step()
     model.eval()
     torch.set_num_threads(threads)
     path = tmp_path_factory.mktemp("digits") / "model.fp32.onnx"

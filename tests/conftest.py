@@ -1,0 +1,40 @@
+"""Fixtures for every test: where the shared real data lives, and the CI rule for it.
+
+The real data sits in ``../shared/data`` beside the repository (override with ``TLC_SHARED_DATA``).
+Outside CI a test that needs it skips with the reason; under ``CI=true`` it fails instead, so a CI run
+can never go green by silently dropping the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("TLC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_shared_file(name: str) -> Path:
+    """Path of a shared data file; skip without it, or fail under CI=true."""
+    path = shared_data_dir() / name
+    if not path.is_file():
+        reason = f"real data not found at {path} (the shared data folder sits beside the repo)"
+        if in_ci():
+            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pneumonia_npz() -> Path:
+    """The real PneumoniaMNIST file (../shared/data/pneumoniamnist.npz)."""
+    return require_shared_file("pneumoniamnist.npz")
