@@ -14,7 +14,7 @@ import numpy as np
 
 from .backends.base import Session, SessionInfo
 from .errors import InputError, TlcRuntimeError
-from .images import is_image_path, read_image
+from .images import MAX_PIXELS, is_image_path, read_image
 from .manifest import Artifact, InputSpec, Manifest
 from .preprocess import to_model_input
 from .results import Prediction, predictions_from_logits
@@ -26,7 +26,13 @@ ImageLike = np.ndarray | str | Path
 
 
 class Classifier:
-    """Image classifier backed by one bundle artifact on one backend (made by ``tlc_runtime.load``)."""
+    """Image classifier backed by one bundle artifact on one backend (made by ``tlc_runtime.load``).
+
+    ``max_pixels`` (default ``images.MAX_PIXELS``) is the largest image file predict reads; set it
+    on the object to accept larger files.
+    """
+
+    max_pixels: int = MAX_PIXELS
 
     def __init__(self, manifest: Manifest, session: Session, bundle_dir: str | Path,
                  max_batch: int | None = None, artifact_name: str | None = None) -> None:
@@ -63,9 +69,13 @@ class Classifier:
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
-        if is_image_path(image):
-            image = read_image(image)
-        return to_model_input(image, self._spec, self._prep)
+        if not is_image_path(image):
+            return to_model_input(image, self._spec, self._prep)
+        pixels = read_image(image, self.max_pixels)
+        try:
+            return to_model_input(pixels, self._spec, self._prep)
+        except InputError as exc:
+            raise InputError(f"{image}: {exc}") from None
 
     def predict(self, image: ImageLike) -> Prediction:
         """Classify one image: an H×W or H×W×C array (uint8/uint16/float) or an image file path."""

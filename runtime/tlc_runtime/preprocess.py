@@ -75,12 +75,20 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return grey.astype(image.dtype, copy=False)
 
 
+def dtype_problem(dtype: np.dtype) -> str | None:
+    """Why pixels of ``dtype`` are not accepted (anything but integers and floats), or None."""
+    if dtype.kind in "uif":  # not bool (b), complex, strings, objects or records
+        return None
+    return f"unsupported pixel dtype {dtype}; use uint8, uint16 or float"
+
+
 def check_image(image: object) -> np.ndarray:
     """Validate one image array: 2-D grey or H×W×{1,3,4}, numeric, non-empty, finite."""
     if not isinstance(image, np.ndarray):
         raise InputError(f"expected a numpy array or an image path, got {type(image).__name__}")
-    if image.dtype == bool or not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise InputError(f"unsupported pixel dtype {image.dtype}; use uint8, uint16 or float")
+    problem = dtype_problem(image.dtype)
+    if problem:
+        raise InputError(problem)
     if image.ndim == 3 and image.shape[2] in (1, 3, 4):
         image = image[:, :, 0] if image.shape[2] == 1 else image[:, :, :3]
     elif image.ndim != 2:
@@ -97,10 +105,12 @@ def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing) -> n
 
     Integer inputs must match the model's source bit depth (an 8-bit model refuses uint16 and a
     16-bit model refuses uint8, because guessing a rescale would silently change what the model
-    sees). Float inputs are taken as raw intensities on the model's value range (0..255 for 8-bit).
+    sees). Float inputs are taken as raw intensities on the model's value range (0..255 for 8-bit)
+    and refused outside it, never clipped.
     """
     image = check_image(image)
     _check_bit_depth(image, prep)
+    _check_float_range(image, prep)
     if image.ndim == 3 and spec.channels == 1:
         image = to_grey(image)
     image = resize(image, spec.height, spec.width)
@@ -125,3 +135,14 @@ def _check_bit_depth(image: np.ndarray, prep: Preprocessing) -> None:
     if prep.source_bit_depth > 8 and bits <= 8:
         raise InputError(f"this model was trained on {prep.source_bit_depth}-bit images; got "
                          f"{image.dtype} pixels (pass the original 16-bit data)")
+
+
+def _check_float_range(image: np.ndarray, prep: Preprocessing) -> None:
+    """Float pixels must lie on the manifest's value_range (check_image has refused NaN/Inf)."""
+    if not np.issubdtype(image.dtype, np.floating):
+        return
+    lo, hi = prep.value_range
+    low, high = float(image.min()), float(image.max())
+    if low < lo or high > hi:
+        raise InputError(f"float pixels span {low:g}..{high:g}, outside this model's value range {lo:g}..{hi:g}; "
+                         "pass raw intensities on that range (or integers at the model's bit depth)")

@@ -8,6 +8,9 @@ runtime against an independent implementation, not against itself.
 from __future__ import annotations
 
 import dataclasses
+import struct
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,3 +153,72 @@ def grey_clf(grey_bundle: TinyBundle):
 
     return tlc_runtime.load(grey_bundle.path, backend="onnxruntime", device="cpu",
                             options={"intra_op_num_threads": 1})
+
+
+class ImageFiles:
+    """Writes hostile image files into one directory, cheaply (no file's pixels are held in memory)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def png(self, name: str, width: int, height: int, bit_depth: int, color_type: int,
+            rows: Iterable[bytes]) -> Path:
+        """A PNG from raw rows (filter byte added here): also kinds Pillow cannot write (48-bit RGB)."""
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        packer = zlib.compressobj()
+        idat = b"".join(packer.compress(b"\x00" + row) for row in rows) + packer.flush()
+        header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+        path = self.root / name
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                         + chunk(b"IEND", b""))
+        return path
+
+    def png_bomb(self, name: str = "bomb.png", side: int = 13_000) -> Path:
+        """The decompression bomb of issue #9: a side×side black 1-bit PNG, a few hundred KB on disk."""
+        row = bytes((side + 7) // 8)
+        return self.png(name, side, side, 1, 0, (row for _ in range(side)))
+
+    def png_rgb48(self, name: str = "rgb48.png") -> Path:
+        """A small 48-bit RGB PNG (Pillow would cut it to 8 bits)."""
+        pixels = np.random.default_rng(0).integers(0, 65536, (5, 4, 3)).astype(">u2")
+        return self.png(name, 4, 5, 16, 2, (row.tobytes() for row in pixels))
+
+    def npy_header(self, name: str, shape: tuple[int, ...], dtype: str = "<u1") -> Path:
+        """A .npy whose header claims ``shape`` but which holds no pixel data."""
+        path = self.root / name
+        with open(path, "wb") as fp:
+            np.lib.format.write_array_header_1_0(fp, {"descr": dtype, "fortran_order": False, "shape": shape})
+        return path
+
+    def zero_bytes(self, name: str = "empty.npy") -> Path:
+        path = self.root / name
+        path.write_bytes(b"")
+        return path
+
+    def npy(self, name: str, array: np.ndarray) -> Path:
+        np.save(self.root / name, array)
+        return self.root / name
+
+
+# Files that must each give a one-line InputError from predict (and exit 2 from `tlc predict`).
+HOSTILE_FILES: dict[str, Callable[[ImageFiles], Path]] = {
+    "zero-byte npy": lambda f: f.zero_bytes("empty.npy"),
+    "npy header bomb": lambda f: f.npy_header("huge.npy", (200_000, 200_000)),
+    "png bomb": lambda f: f.png_bomb("bomb.png"),
+    "48-bit png": lambda f: f.png_rgb48("rgb48.png"),
+    "float64 1e300": lambda f: f.npy("big.npy", np.full((8, 8), 1e300)),
+    "float below range": lambda f: f.npy("negative.npy", np.full((8, 8), -1.0, np.float32)),
+}
+
+
+@pytest.fixture
+def image_files(tmp_path: Path) -> ImageFiles:
+    return ImageFiles(tmp_path)
+
+
+@pytest.fixture(params=list(HOSTILE_FILES))
+def hostile_file(request: pytest.FixtureRequest, image_files: ImageFiles) -> Path:
+    """Each of HOSTILE_FILES in turn, written to tmp_path."""
+    return HOSTILE_FILES[request.param](image_files)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -62,3 +63,46 @@ def test_missing_pillow_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(InputError, match="pip install Pillow"):
         read_image(tmp_path / "x.png")
+
+
+
+def test_zero_byte_npy_is_an_input_error(image_files):
+    with pytest.raises(InputError, match="empty.npy"):
+        read_image(image_files.zero_bytes("empty.npy"))
+
+
+def test_npy_header_over_the_pixel_limit_is_refused_before_reading(image_files):
+    with pytest.raises(InputError, match=r"huge.npy: .*200000×200000.*max_pixels"):
+        read_image(image_files.npy_header("huge.npy", (200_000, 200_000)))
+
+
+def test_npy_header_with_huge_channel_axis_is_refused(image_files):
+    with pytest.raises(InputError, match="deep.npy"):
+        read_image(image_files.npy_header("deep.npy", (4, 4, 2**40)))
+
+
+def test_png_bomb_is_refused_before_decoding(image_files):
+    bomb = image_files.png_bomb("bomb.png")
+    assert bomb.stat().st_size < 1_000_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # Pillow's warning is no guard
+        with pytest.raises(InputError, match=r"bomb.png: .*13000×13000.*max_pixels"):
+            read_image(bomb)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".png", ".tif"])
+def test_pixel_limit_is_overridable(tmp_path, suffix):
+    img = RNG.integers(0, 256, (8, 8), dtype=np.uint8)
+    path = tmp_path / f"x{suffix}"
+    np.save(path, img) if suffix == ".npy" else Image.fromarray(img).save(path)
+    with pytest.raises(InputError, match="8×8"):
+        read_image(path, max_pixels=63)
+    np.testing.assert_array_equal(read_image(path, max_pixels=64), img)
+
+
+@pytest.mark.parametrize("color_type, channels", [(2, 3), (6, 4), (4, 2)])
+def test_16bit_colour_or_alpha_png_is_refused(image_files, color_type, channels):
+    pixels = RNG.integers(0, 65536, (5, 4, channels)).astype(">u2")
+    path = image_files.png("deep.png", 4, 5, 16, color_type, (row.tobytes() for row in pixels))
+    with pytest.raises(InputError, match="deep.png: 16-bit colour or alpha images are not supported"):
+        read_image(path)

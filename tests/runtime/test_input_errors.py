@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import tlc_runtime
@@ -77,3 +79,48 @@ def test_backend_failure_at_run_time_is_a_one_line_inference_error(make_bundle):
         clf.predict_batch([img, img])
     assert "\n" not in str(info.value)
     assert _is_ours(info.value)
+
+
+def test_hostile_files_are_one_line_input_errors(grey_clf, hostile_file):
+    Image = pytest.importorskip("PIL.Image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way (overflow, invalid cast)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # Pillow's, from Image.open
+        with pytest.raises(tlc_runtime.InputError, match=hostile_file.name) as info:
+            grey_clf.predict(hostile_file)
+    assert _is_ours(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value, dtype", [(1e300, np.float64), (-1e300, np.float64), (3e38, np.float32),
+                                          (255.5, np.float64), (255.5, np.float32), (-0.5, np.float32)])
+def test_float_pixels_outside_the_value_range_are_refused(grey_clf, value, dtype):
+    img = np.full((8, 8), 100.0, dtype)
+    img[3, 4] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(tlc_runtime.InputError, match=r"value range 0\.\.255"):
+            grey_clf.predict(img)
+
+
+def test_float_pixels_on_the_value_range_edges_are_accepted(grey_clf):
+    img = np.zeros((8, 8))
+    img[0, 0] = 255.0
+    assert grey_clf.predict(img).label == grey_clf.predict(img.astype(np.uint8)).label
+
+
+def test_sixteen_bit_model_applies_its_own_value_range(make_bundle):
+    clf = tlc_runtime.load(make_bundle(bit_depth=12).path, options={"intra_op_num_threads": 1})
+    assert clf.predict(np.full((8, 8), 4095.0)).label in clf.class_names
+    with pytest.raises(tlc_runtime.InputError, match=r"value range 0\.\.4095"):
+        clf.predict(np.full((8, 8), 4096.0))
+
+
+def test_pixel_limit_applies_to_predict_and_is_overridable(grey_bundle, image_files):
+    path = image_files.npy("nine.npy", np.zeros((9, 9), np.uint8))
+    clf = tlc_runtime.load(grey_bundle.path, options={"intra_op_num_threads": 1})
+    assert clf.max_pixels == tlc_runtime.images.MAX_PIXELS
+    assert clf.predict(path).label in clf.class_names
+    clf.max_pixels = 80
+    with pytest.raises(tlc_runtime.InputError, match="9×9"):
+        clf.predict(path)

@@ -76,7 +76,9 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, KeyboardInterrupt) as exc:
+        if isinstance(exc.__cause__, EOFError):  # click turns any EOFError into Abort: a bug, not ^C
+            return _internal_error(exc.__cause__)
         click.echo("Interrupted.", err=True)
         return 130
     except (TlcError, TlcRuntimeError) as exc:
@@ -86,8 +88,13 @@ def run(argv: list[str] | None = None) -> int:
         click.echo(f"Error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
         return 2
     except Exception as exc:  # a bug in tlc: one line unless asked for the traceback
-        if os.environ.get("TLC_DEBUG"):
-            raise
-        click.echo(f"Internal error: {type(exc).__name__}: {exc} (set TLC_DEBUG=1 for the traceback)", err=True)
-        return 3
+        return _internal_error(exc)
     return result if isinstance(result, int) else 0
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug in tlc: one line and exit 3, or the traceback when TLC_DEBUG is set."""
+    if os.environ.get("TLC_DEBUG"):
+        raise exc
+    click.echo(f"Internal error: {type(exc).__name__}: {exc} (set TLC_DEBUG=1 for the traceback)", err=True)
+    return 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -16,12 +17,19 @@ from .output import console, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--backend", default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True)
-def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, device: str) -> None:
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Largest image file (height × width) to read; default tlc_runtime.images.MAX_PIXELS.")
+def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, device: str,
+            max_pixels: int | None) -> None:
     """Predict the class of each IMAGE (PNG, JPEG, TIFF, .npy) with BUNDLE."""
     import tlc_runtime
 
     clf = tlc_runtime.load(bundle, backend=backend, device=device)
-    results = clf.predict_batch(list(images))
+    if max_pixels is not None:
+        clf.max_pixels = max_pixels
+    with warnings.catch_warnings():
+        _ignore_pillow_bomb_warning()
+        results = clf.predict_batch(list(images))
     if as_json:
         print_json([{"image": img, "label": p.label, "index": p.index, "confidence": p.confidence,
                      "probabilities": dict(zip(clf.class_names, map(float, p.probabilities), strict=True))
@@ -32,3 +40,13 @@ def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, 
     for img, p in zip(images, results, strict=True):
         table.add_row(img, p.label, f"{p.confidence:.4f}")
     console.print(table)
+
+
+def _ignore_pillow_bomb_warning() -> None:
+    """Pillow warns about big images as it opens them; the runtime's own pixel limit then refuses or
+    accepts the file, so the warning would only add a confusing second line."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

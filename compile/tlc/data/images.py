@@ -1,7 +1,9 @@
 """Reading one image file or array into tlc's native pixel form (rules in ``tlc.data``'s docstring).
 
 Native form: ``uint8`` or ``uint16``, H×W (grey) or H×W×3 (RGB). Every failure is a DataError
-naming the file.
+naming the file. Which Pillow files may be decoded at all (the pixel limit, no 16-bit colour or
+alpha) is the runtime's rule, ``tlc_runtime.images.pillow_problem``, so deployment and training
+refuse the same files.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tlc_runtime.images import pillow_problem
 
 from ..errors import DataError
 
@@ -39,11 +42,13 @@ def _read_pillow(path: Path, name: str) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            problem = pillow_problem(im)  # the runtime's rules: pixel limit, no 16-bit colour or alpha
+            if problem:
+                raise DataError(f"{name}: {problem}")
             if getattr(im, "n_frames", 1) > 1:
                 raise DataError(f"{name}: has {im.n_frames} frames/pages; save one image per file")
-            rawmode = _rawmode(im)
             im.load()
-            return _from_pillow(im, rawmode, name)
+            return _from_pillow(im, name)
     except DataError:
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBomb...
@@ -51,22 +56,8 @@ def _read_pillow(path: Path, name: str) -> np.ndarray:
         raise DataError(f"{name}: cannot read image ({reason}); replace or remove the file") from None
 
 
-def _rawmode(im: Image) -> str:
-    """The decoder's raw mode (e.g. 'RGB;16B'), which tells 16-bit colour files apart."""
-    tile = getattr(im, "tile", None) or []
-    if not tile:
-        return ""
-    args = tile[0][3]
-    if isinstance(args, tuple):
-        args = args[0] if args else ""
-    return str(args)
-
-
-def _from_pillow(im: Image, rawmode: str, name: str) -> np.ndarray:
+def _from_pillow(im: Image, name: str) -> np.ndarray:
     mode = im.mode
-    if mode in ("RGB", "RGBA", "LA") and "16" in rawmode:
-        raise DataError(f"{name}: 16-bit colour or alpha images are not supported (Pillow would cut them "
-                        "to 8 bits); save as 16-bit grey without alpha, or as 8-bit RGB")
     if mode == "1":
         im = im.convert("L")
     elif mode == "LA":

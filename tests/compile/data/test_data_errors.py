@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+import warnings
 import zlib
 
 import numpy as np
@@ -136,12 +137,58 @@ def test_bad_fractions_are_config_errors(make_folder, fractions):
 
 def _write_png_rgb16(path, rgb: np.ndarray) -> None:
     """A 48-bit RGB PNG written by hand (Pillow cannot write one)."""
-    height, width, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[y].astype(">u2").tobytes() for y in range(height))
+    _write_png(path, rgb.shape[1], rgb.shape[0], 16, 2, (row.astype(">u2").tobytes() for row in rgb))
 
+
+def _write_png(path, width: int, height: int, bit_depth: int, color_type: int, rows) -> None:
+    """A PNG from raw rows, streamed through zlib (so a huge black image costs little memory)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+    packer = zlib.compressobj()
+    idat = b"".join(packer.compress(b"\x00" + row) for row in rows) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
                      + chunk(b"IEND", b""))
+
+
+def _deep_png(path, color_type: int, channels: int) -> None:
+    pixels = np.random.default_rng(color_type).integers(0, 65536, (5, 4, channels)).astype(">u2")
+    _write_png(path, 4, 5, 16, color_type, (row.tobytes() for row in pixels))
+
+
+def _png_bomb(path, side: int = 13_000) -> None:
+    row = bytes((side + 7) // 8)
+    _write_png(path, side, side, 1, 0, (row for _ in range(side)))
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: _deep_png(p, 2, 3), lambda p: _deep_png(p, 6, 4), lambda p: _deep_png(p, 4, 2), _png_bomb,
+], ids=["rgb48", "rgba64", "grey-alpha32", "bomb-13000x13000"])
+def test_training_and_runtime_refuse_the_same_file_for_the_same_reason(tmp_path, write):
+    from tlc.data.images import read_image as training_read
+    from tlc_runtime import InputError
+    from tlc_runtime.images import read_image as runtime_read
+
+    path = tmp_path / "x.png"
+    write(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(DataError, match=r"^x\.png: ") as training:
+            training_read(path, "x.png")
+        with pytest.raises(InputError) as runtime:
+            runtime_read(path)
+    assert str(runtime.value) == f"{path}: {str(training.value).removeprefix('x.png: ')}"
+
+
+@pytest.mark.parametrize("array", [
+    np.random.default_rng(1).integers(0, 256, (5, 4), dtype=np.uint8),
+    np.random.default_rng(2).integers(0, 65536, (5, 4), dtype=np.uint16),
+    np.random.default_rng(3).integers(0, 256, (5, 4, 3), dtype=np.uint8),
+], ids=["grey8", "grey16", "rgb24"])
+def test_training_and_runtime_read_the_same_pixels(tmp_path, array):
+    from tlc.data.images import read_image as training_read
+    from tlc_runtime.images import read_image as runtime_read
+
+    Image.fromarray(array).save(tmp_path / "x.png")
+    np.testing.assert_array_equal(training_read(tmp_path / "x.png", "x.png"), runtime_read(tmp_path / "x.png"))
