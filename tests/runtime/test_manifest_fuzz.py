@@ -160,7 +160,7 @@ def test_manifest_fuzz_raises_only_tlc_runtime_errors(fuzz_bundle):
             for _ in range(rng.choice([1, 1, 1, 2, 3])):
                 try:
                     steps.append(rng.choice(MUTATORS)(doc, rng))
-                except (IndexError, KeyError, TypeError):  # the tree lost that part in an earlier step
+                except (AttributeError, IndexError, KeyError, TypeError):  # an earlier step removed that part
                     continue
             manifest_path.write_text(_render(doc), encoding="utf-8")
             try:
