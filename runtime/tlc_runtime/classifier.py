@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .backends.base import Session, SessionInfo
-from .errors import InputError, TlcRuntimeError
+from .errors import InferenceError, InputError, TlcRuntimeError
 from .images import MAX_PIXELS, is_image_path, read_image
 from .manifest import Artifact, InputSpec, Manifest
 from .preprocess import to_model_input
@@ -80,7 +80,7 @@ class Classifier:
     def predict(self, image: ImageLike) -> Prediction:
         """Classify one image: an H×W or H×W×C array (uint8/uint16/float) or an image file path."""
         batch = self.prepare(image)[None]
-        return predictions_from_logits(self._infer(batch), self._names)[0]
+        return predictions_from_logits(self._checked(self._infer(batch), 1), self._names)[0]
 
     def predict_batch(self, images: Iterable[ImageLike] | np.ndarray) -> list[Prediction]:
         """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call."""
@@ -103,8 +103,21 @@ class Classifier:
             raise InputError(f"predict_logits takes a numpy array, got {type(batch).__name__}")
         limit = self.max_batch
         if limit is None or batch.ndim != 4 or len(batch) <= limit:
-            return self._infer(batch)
-        return np.concatenate([self._infer(batch[i:i + limit]) for i in range(0, len(batch), limit)])
+            return self._checked(self._infer(batch), len(batch))
+        return self._checked(np.concatenate([self._infer(batch[i:i + limit]) for i in range(0, len(batch), limit)]),
+                             len(batch))
+
+    def _checked(self, logits: np.ndarray, n: int) -> np.ndarray:
+        """``logits`` if they are N×K finite numbers, K the manifest's class count; else InferenceError."""
+        k = len(self._names)
+        if logits.shape != (n, k):
+            raise InferenceError(f"{self.info.backend} returned logits of shape {logits.shape} for {n} image(s), "
+                                 f"but the manifest lists {k} classes; rebuild the bundle")
+        finite = np.isfinite(logits).all(axis=1)
+        if not finite.all():
+            raise InferenceError(f"{self.info.backend} returned NaN or Inf logits for {int((~finite).sum())} of "
+                                 f"{n} image(s); the model file is broken (or overflowed in {self.info.precision})")
+        return logits
 
     def check(self) -> GoldenReport:
         """Run the bundle's golden set on this session and compare with the reference logits."""

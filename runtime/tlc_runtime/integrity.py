@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import BundleError, IntegrityError, UnsafePathError
 from .manifest import FileEntry, Manifest, check_relative_path
+from .schema import show
 
 _CHUNK = 1 << 20
 
@@ -29,22 +30,34 @@ def file_entry(bundle_dir: str | Path, relative: str) -> FileEntry:
 def resolve_inside(bundle_dir: str | Path, relative: str) -> Path:
     """Absolute path of a bundle file; refuses paths (or symlinks) that leave the bundle."""
     check_relative_path(relative)
-    root = Path(bundle_dir).resolve()
-    path = (root / relative).resolve()
+    try:
+        root = Path(bundle_dir).resolve()
+        path = (root / relative).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise BundleError(f"bundle path {show(relative)} cannot be resolved: {_reason(exc)}") from None
     if root != path and root not in path.parents:
-        raise UnsafePathError(f"path {relative!r} in the manifest resolves outside the bundle")
+        raise UnsafePathError(f"path {show(relative)} in the manifest resolves outside the bundle")
     return path
 
 
 def verify_file(bundle_dir: str | Path, entry: FileEntry) -> Path:
     """Check one file's presence, size and sha256; return its absolute path."""
     path = resolve_inside(bundle_dir, entry.path)
-    if not path.is_file():
-        raise BundleError(f"bundle file missing: {entry.path}")
-    if path.stat().st_size != entry.bytes or sha256_file(path) != entry.sha256:
+    try:
+        if not path.is_file():
+            raise BundleError(f"bundle file missing: {entry.path}")
+        intact = path.stat().st_size == entry.bytes and sha256_file(path) == entry.sha256
+    except OSError as exc:  # unreadable (permissions), a name too long...
+        raise BundleError(f"cannot read bundle file {entry.path}: {_reason(exc)}") from None
+    if not intact:
         raise IntegrityError(f"bundle file {entry.path} does not match its sha256 in the manifest "
                              "(modified or corrupt); rebuild the bundle")
     return path
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's short reason (e.g. "Permission denied"), without the full path it was given."""
+    return getattr(exc, "strerror", None) or str(exc).split(" from ")[0]
 
 
 def verify_bundle(bundle_dir: str | Path, manifest: Manifest) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from .backends.base import Backend, Session, backend_names, get_backend
 from .classifier import Classifier
 from .errors import BackendUnavailableError, BundleError, GoldenCheckError, TlcRuntimeError
+from .golden import read_golden
 from .integrity import resolve_inside, verify_bundle
 from .manifest import Artifact, InputSpec, read_manifest
 
@@ -32,6 +33,7 @@ def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | Non
     bundle = Path(bundle_dir)
     manifest = read_manifest(bundle)
     verify_bundle(bundle, manifest)
+    read_golden(bundle, manifest)  # its logits must have one column per class name, before a backend runs
     art = manifest.artifact(artifact)
     options = dict(options or {})
     max_batch = options.pop("max_batch", None)

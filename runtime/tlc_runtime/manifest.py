@@ -12,10 +12,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from .errors import BundleError, SchemaError, UnsafePathError
-from .schema import parse, to_dict
+from .schema import parse, show, to_dict
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+MAX_DEPTH = 32  # a real manifest nests 5 deep; deeper documents are refused before any recursion
+MAX_INT_DIGITS = 30
 
 Precision = Literal["fp32", "fp16", "int8", "mixed"]
 BackendName = Literal["onnxruntime", "openvino", "tensorrt"]
@@ -33,7 +35,9 @@ class FileEntry:
     def __post_init__(self) -> None:
         check_relative_path(self.path)
         if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise ValueError(f"sha256 of {self.path!r} is not 64 lowercase hex digits")
+            raise ValueError(f"sha256 of {show(self.path)} is not 64 lowercase hex digits")
+        if self.bytes < 0:
+            raise ValueError(f"bytes of {show(self.path)} is negative")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,10 @@ class InputSpec:
     channels: Literal[1, 3]
     dtype: Literal["uint8", "float32"]
     layout: Literal["NHWC"] = "NHWC"
+
+    def __post_init__(self) -> None:
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"input size {self.height}×{self.width} is not positive")
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,10 @@ class Preprocessing:
     channel_rule: Literal["replicate", "rgb"]
     source_bit_depth: int = 8
     rgb_to_grey: Literal["luminance-bt601"] = "luminance-bt601"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.source_bit_depth <= 16:
+            raise ValueError(f"source_bit_depth {self.source_bit_depth} is not 1..16")
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,11 @@ class GoldenSet:
     atol_prob: float
     min_agreement: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.atol_prob < 0 or not 0 <= self.min_agreement <= 1:
+            raise ValueError(f"golden count {self.count} must be ≥ 1, atol_prob {self.atol_prob:g} ≥ 0 and "
+                             f"min_agreement {self.min_agreement:g} within 0..1")
+
 
 @dataclass(frozen=True)
 class TargetInfo:
@@ -137,15 +154,14 @@ class Manifest:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {self.schema_version} is not supported by this runtime "
                              f"(supports {SCHEMA_VERSION}); rebuild the bundle or upgrade tlc-runtime")
-        if len(self.class_names) < 2:
-            raise ValueError("class_names needs at least two classes")
+        check_class_names(self.class_names)
         if not self.artifacts:
             raise ValueError("the bundle lists no artifacts")
         names = [a.name for a in self.artifacts]
         if len(set(names)) != len(names):
-            raise ValueError(f"artifact names are not unique: {names}")
+            raise ValueError(f"artifact names are not unique: {show(names)}")
         if self.default_artifact not in names:
-            raise ValueError(f"default_artifact {self.default_artifact!r} is not one of {names}")
+            raise ValueError(f"default_artifact {show(self.default_artifact)} is not one of {show(names)}")
 
     def artifact(self, name: str | None = None) -> Artifact:
         """The named artifact, or the default one."""
@@ -153,7 +169,7 @@ class Manifest:
         for art in self.artifacts:
             if art.name == wanted:
                 return art
-        raise BundleError(f"bundle has no artifact {wanted!r}; it has {[a.name for a in self.artifacts]}")
+        raise BundleError(f"bundle has no artifact {show(wanted)}; it has {show([a.name for a in self.artifacts])}")
 
     def all_files(self) -> list[FileEntry]:
         """Every file the manifest records, artifacts first."""
@@ -164,17 +180,34 @@ class Manifest:
         return json.dumps(to_dict(self), indent=2, sort_keys=False) + "\n"
 
 
+def check_class_names(names: tuple[str, ...]) -> None:
+    """At least two classes, each a distinct, non-blank name (a label must say which class won)."""
+    if len(names) < 2:
+        raise ValueError("class_names needs at least two classes")
+    blank = [i for i, n in enumerate(names) if not n.strip()]
+    if blank:
+        raise ValueError(f"class_names has empty name(s) at index {', '.join(map(str, blank))}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"class_names are not unique: {show(repeated)} repeated")
+
+
 def check_relative_path(path: str) -> None:
-    """Refuse absolute paths, '..' components and backslashes: a bundle's paths stay inside it."""
+    """Refuse absolute paths, '..' components, backslashes, NUL and control characters, and paths
+    naming no file ("", ".", "./"): a bundle's paths name files inside it."""
     pure = PurePosixPath(path)
-    if not path or "\\" in path or pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
-        raise UnsafePathError(f"path {path!r} in the manifest leaves the bundle directory")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise UnsafePathError(f"path {show(path)} in the manifest contains a NUL byte or control character")
+    if not pure.parts:
+        raise UnsafePathError(f"path {show(path)} in the manifest names no file")
+    if "\\" in path or pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
+        raise UnsafePathError(f"path {show(path)} in the manifest leaves the bundle directory")
 
 
 def parse_manifest(data: Any, where: str = MANIFEST_NAME) -> Manifest:
     """Typed, validated manifest from its JSON structure."""
     if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
-        raise SchemaError(f"{where}: schema_version {data.get('schema_version')!r} is not supported "
+        raise SchemaError(f"{where}: schema_version {show(data.get('schema_version'))} is not supported "
                           f"(this runtime reads version {SCHEMA_VERSION})")
     return parse(Manifest, data, where)
 
@@ -182,12 +215,51 @@ def parse_manifest(data: Any, where: str = MANIFEST_NAME) -> Manifest:
 def read_manifest(bundle_dir: str | Path) -> Manifest:
     """Read and validate ``bundle_dir/manifest.json``."""
     path = Path(bundle_dir) / MANIFEST_NAME
-    if not Path(bundle_dir).is_dir():
-        raise BundleError(f"bundle directory not found: {bundle_dir}")
-    if not path.is_file():
-        raise BundleError(f"{bundle_dir} is not a tlc bundle: it has no {MANIFEST_NAME}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
-    return parse_manifest(data, str(path))
+        if not Path(bundle_dir).is_dir():
+            raise BundleError(f"bundle directory not found: {bundle_dir}")
+        if not path.is_file():
+            raise BundleError(f"{bundle_dir} is not a tlc bundle: it has no {MANIFEST_NAME}")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # permissions, a NUL in the path, bad UTF-8...
+        raise BundleError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_manifest(load_json(text, str(path)), str(path))
+
+
+def load_json(text: str, where: str = MANIFEST_NAME) -> Any:
+    """JSON document, refusing what Python's json would raise raw on or let through silently:
+    integers of more than MAX_INT_DIGITS digits, nesting deeper than MAX_DEPTH, lone surrogates."""
+    try:
+        data = json.loads(text, parse_int=_bounded_int)
+    except RecursionError:
+        raise BundleError(f"{where}: not valid JSON (nested more than {MAX_DEPTH} deep)") from None
+    except ValueError as exc:  # JSONDecodeError and _bounded_int's refusal
+        raise BundleError(f"{where}: not valid JSON ({exc})") from None
+    _check_tree(data, where)
+    return data
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {digits} digits; at most {MAX_INT_DIGITS} are allowed")
+    return int(text)
+
+
+def _check_tree(data: Any, where: str) -> None:
+    """Iteratively check nesting depth and that every string (and key) is valid Unicode."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BundleError(f"{where}: not valid JSON (nested more than {MAX_DEPTH} deep)")
+        if isinstance(node, dict):
+            stack.extend((k, depth + 1) for k in node)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BundleError(f"{where}: string {show(node)} is not valid Unicode (lone surrogate)") from None

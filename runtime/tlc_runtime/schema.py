@@ -9,6 +9,8 @@ against the field's type annotation (``int``, ``float``, ``str``, ``bool``, ``Li
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import sys
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -16,6 +18,15 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from .errors import SchemaError
 
 T = TypeVar("T")
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 2
+
+
+def show(value: Any) -> str:
+    """Short one-line repr of a document value for error messages (long strings and deep lists cut)."""
+    return _REPR.repr(value)
 
 
 def parse(cls: type[T], data: Any, where: str = "document") -> T:
@@ -41,7 +52,7 @@ def _parse_dataclass(cls: type, data: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise SchemaError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+        raise SchemaError(f"{where}: unknown key(s) {', '.join(map(show, unknown[:5]))}; "
                           f"valid keys: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, f in fields.items():
@@ -68,8 +79,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
     if origin is Literal:
         allowed = get_args(tp)
-        if value not in allowed:
-            raise SchemaError(f"{where}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+        if not any(type(value) is type(a) and value == a for a in allowed):  # True is not 1
+            raise SchemaError(f"{where}: {show(value)} is not one of {', '.join(map(repr, allowed))}")
         return value
     if origin in (Union, types.UnionType):
         args = get_args(tp)
@@ -83,7 +94,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 return _convert(arg, value, where)
             except SchemaError as exc:
                 errors.append(str(exc))
-        raise SchemaError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches no allowed type")
+        raise SchemaError(errors[0] if len(errors) == 1 else f"{where}: {show(value)} matches no allowed type")
     if origin is tuple:
         args = get_args(tp)
         if not isinstance(value, (list, tuple)):
@@ -97,17 +108,31 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         key_tp, val_tp = get_args(tp)
         if not isinstance(value, dict):
             raise SchemaError(f"{where}: expected a table/object, got {type(value).__name__}")
-        return {_convert(key_tp, k, where): _convert(val_tp, v, f"{where}.{k}") for k, v in value.items()}
+        return {_convert(key_tp, k, where): _convert(val_tp, v, f"{where}.{_key(k)}") for k, v in value.items()}
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise SchemaError(f"{where}: expected a finite number, got {show(value)}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SchemaError(f"{where}: expected an integer, got {value!r}")
+            raise SchemaError(f"{where}: expected an integer, got {show(value)}")
         return value
     if tp in (str, bool):
         if not isinstance(value, tp):
-            raise SchemaError(f"{where}: expected {tp.__name__}, got {value!r}")
+            raise SchemaError(f"{where}: expected {tp.__name__}, got {show(value)}")
         return value
     raise SchemaError(f"{where}: unsupported schema type {tp!r}")
+
+
+def _key(key: Any) -> str:
+    """A table key as it reads in a location like ``artifacts[0].files.model``."""
+    text = str(key)
+    return text if text.isprintable() and len(text) <= 60 else show(key)
+
+
+def _finite(value: int | float) -> bool:
+    """True for ints and finite floats (an int too large for a float is not finite either)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

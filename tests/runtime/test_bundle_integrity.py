@@ -127,3 +127,121 @@ def test_unknown_artifact_name(make_bundle):
     bundle = make_bundle()
     with pytest.raises(tlc_runtime.BundleError, match="no artifact 'int8'.*onnx-fp32"):
         tlc_runtime.load(bundle.path, artifact="int8")
+
+
+def _raw_edit(bundle, old: str, new: str) -> None:
+    """Replace JSON text (for values json.dumps cannot write: huge integers, NaN, deep nesting)."""
+    path = bundle.path / "manifest.json"
+    text = json.dumps(json.loads(path.read_text()))
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("new", [
+    "1" * 5000,                          # Python's int limit: a raw ValueError before
+    "[" * 1000 + "]" * 1000,             # RecursionError before
+    '{"a":' * 1000 + "1" + "}" * 1000,
+    "[" * 100 + "]" * 100,               # parses, but far deeper than any manifest (5)
+], ids=["5000-digit-int", "1000-deep-list", "1000-deep-object", "100-deep-list"])
+def test_huge_numbers_and_deep_nesting_are_bundle_errors(make_bundle, no_backend_parse, new):
+    bundle = make_bundle()
+    _raw_edit(bundle, '"provenance": {}', '"provenance": {"x": ' + new + "}")  # an untyped section
+    with pytest.raises(tlc_runtime.BundleError, match="not valid JSON.*(digits|deep)") as info:
+        tlc_runtime.load(bundle.path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize("new", ['"atol_prob": NaN', '"atol_prob": Infinity', '"atol_prob": 1e999',
+                                 '"atol_prob": -Infinity'])
+def test_non_finite_numbers_in_typed_fields_are_schema_errors(make_bundle, no_backend_parse, new):
+    bundle = make_bundle()
+    _raw_edit(bundle, '"atol_prob": 0.0001', new)
+    with pytest.raises(tlc_runtime.SchemaError, match="golden.atol_prob: expected a finite number"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_lone_surrogate_and_bool_for_int_literal_are_refused(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    _raw_edit(bundle, '"model_name": "tiny-linear"', '"model_name": "\\ud800"')
+    with pytest.raises(tlc_runtime.BundleError, match="not valid Unicode"):
+        tlc_runtime.load(bundle.path)
+    bundle = make_bundle("b2")
+    _edit_json(bundle, lambda d: d["input"].update(channels=True))  # True == 1, but it is not a channel count
+    with pytest.raises(tlc_runtime.SchemaError, match="input.channels"):
+        tlc_runtime.load(bundle.path)
+
+
+@pytest.mark.parametrize("bad_path, match", [(".", "names no file"), ("./", "names no file"), ("", "names no file"),
+                                             ("model.onnx\0", "NUL"), ("a\0b", "NUL"), ("a\nb", "control")])
+def test_paths_naming_no_file_or_holding_nul_are_refused(make_bundle, no_backend_parse, bad_path, match):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d["artifacts"][0]["files"]["model"].update(path=bad_path))
+    with pytest.raises(tlc_runtime.UnsafePathError, match=match) as info:
+        tlc_runtime.load(bundle.path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["loop", "loop/model.onnx"])
+def test_symlink_loop_is_a_bundle_error(make_bundle, no_backend_parse, path):
+    bundle = make_bundle()
+    os.symlink("loop", bundle.path / "loop")
+    _edit_json(bundle, lambda d: d["artifacts"][0]["files"]["model"].update(path=path))
+    with pytest.raises(tlc_runtime.BundleError, match="cannot be resolved"):
+        tlc_runtime.load(bundle.path)
+
+
+@pytest.fixture
+def deny_read(monkeypatch):
+    """``deny_read(path)``: opening ``path`` raises PermissionError, as chmod 000 would for a non-root user
+    (the tests run as root, whom chmod does not stop). Patches the open that pathlib, numpy and io use."""
+    import builtins
+    import io
+
+    denied: set[str] = set()
+    real_open = builtins.open
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.path.realpath(file) in denied:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)
+    return lambda path: denied.add(os.path.realpath(path))
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "model.onnx", "golden.npz"])
+def test_unreadable_bundle_file_is_a_bundle_error(make_bundle, no_backend_parse, deny_read, name):
+    bundle = make_bundle()
+    deny_read(bundle.path / name)
+    with pytest.raises(tlc_runtime.BundleError, match="Permission denied") as info:
+        tlc_runtime.load(bundle.path)
+    assert name in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file; deny_read covers this case as root")
+def test_chmod_000_model_is_a_bundle_error(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    bundle.model_path.chmod(0)
+    with pytest.raises(tlc_runtime.BundleError, match="Permission denied"):
+        tlc_runtime.load(bundle.path)
+
+
+@pytest.mark.parametrize("names, match", [
+    (["normal", "normal", "viral"], "not unique: \\['normal'\\]"),
+    (["normal", "", "viral"], "empty name.*index 1"),
+    (["normal", "bacterial", "  "], "empty name.*index 2"),
+])
+def test_duplicate_or_empty_class_names_are_refused(make_bundle, no_backend_parse, names, match):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d.update(class_names=names))
+    with pytest.raises(tlc_runtime.SchemaError, match=match):
+        tlc_runtime.load(bundle.path)
+
+
+@pytest.mark.parametrize("names", [["normal", "bacterial", "viral", "fungal"], ["normal", "bacterial"]])
+def test_class_count_other_than_the_model_outputs_is_refused_at_load(make_bundle, no_backend_parse, names):
+    bundle = make_bundle()  # the model has 3 outputs, recorded as the golden logits' width
+    _edit_json(bundle, lambda d: d.update(class_names=names))
+    with pytest.raises(tlc_runtime.BundleError, match=f"× {len(names)} classes"):
+        tlc_runtime.load(bundle.path)

@@ -124,3 +124,45 @@ def test_pixel_limit_applies_to_predict_and_is_overridable(grey_bundle, image_fi
     clf.max_pixels = 80
     with pytest.raises(tlc_runtime.InputError, match="9×9"):
         clf.predict(path)
+
+
+def _replace_model(bundle, weights: np.ndarray, bias: np.ndarray) -> None:
+    """Give the bundle's linear model other weights W, b (and output width), then re-record the hashes."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    model = onnx.load(bundle.model_path)
+    new = {"W": weights.astype(np.float32), "b": bias.astype(np.float32)}
+    for i, init in enumerate(model.graph.initializer):
+        if init.name in new:
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(new[init.name], init.name))
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = weights.shape[1]
+    onnx.checker.check_model(model)
+    onnx.save(model, bundle.model_path)
+    bundle.rehash()
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf, 1e38], ids=["nan-weight", "inf-weight", "overflow"])
+def test_non_finite_logits_are_an_inference_error_not_a_prediction(make_bundle, poison):
+    bundle = make_bundle()
+    weights = bundle.weights.copy()
+    weights[:, 1] = poison  # overflow: 64 pixels × 1e38 exceeds float32 -> inf logits
+    _replace_model(bundle, weights, bundle.bias)
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    img = np.full((8, 8), 200, np.uint8)  # every centred pixel > 0, so the poisoned column is ±inf or NaN
+    for call in (clf.predict, lambda x: clf.predict_batch([x, x]), lambda x: clf.predict_logits(x[None, :, :, None])):
+        with pytest.raises(tlc_runtime.InferenceError, match="NaN or Inf logits") as info:
+            call(img)
+        assert "\n" not in str(info.value)
+    with pytest.raises(tlc_runtime.InferenceError, match="NaN or Inf logits"):
+        clf.check()
+
+
+def test_model_output_width_other_than_the_class_count_is_an_inference_error(make_bundle):
+    bundle = make_bundle()  # 3 classes; golden logits keep their 3 columns, so only predict can see it
+    _replace_model(bundle, bundle.weights[:, :2], bundle.bias[:2])
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    with pytest.raises(tlc_runtime.InferenceError, match=r"shape \(1, 2\).*3 classes"):
+        clf.predict(np.zeros((8, 8), np.uint8))
+    with pytest.raises(tlc_runtime.InferenceError, match=r"shape \(2, 2\).*3 classes"):
+        clf.predict_batch([np.zeros((8, 8), np.uint8)] * 2)

@@ -71,3 +71,23 @@ def test_info_on_broken_manifest_exits_2(make_bundle, capsys):
     (bundle.path / "manifest.json").write_text("{")
     assert main(["info", str(bundle.path)]) == 2
     assert capsys.readouterr().err.startswith("Error: ")
+
+
+@pytest.mark.parametrize("command", ["check", "info"])
+@pytest.mark.parametrize("edit", ["deep-nesting", "dot-path", "duplicate-class"])
+def test_malformed_manifest_exits_2_with_one_line(make_bundle, command, edit):
+    bundle = make_bundle()
+    path = bundle.path / "manifest.json"
+    data = json.loads(path.read_text())
+    if edit == "dot-path":
+        data["golden"]["file"]["path"] = "./"
+    elif edit == "duplicate-class":
+        data["class_names"][1] = data["class_names"][0]
+    text = json.dumps(data)
+    if edit == "deep-nesting":
+        text = text.replace('"provenance": {}', '"provenance": ' + "[" * 1000 + "]" * 1000)
+    path.write_text(text)
+    proc = _cli(command, str(bundle.path))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
