@@ -12,14 +12,14 @@ runtime options win. Keys meant for other backends (the options dict is shared b
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import BackendUnavailableError, BundleError, InferenceError, TlcRuntimeError
 from ..manifest import Artifact, InputSpec
-from .base import Backend, Session, SessionInfo, require
+from ..onnx_external import check_no_external_data
+from .base import Backend, Session, SessionInfo, file_label, require
 
 INSTALL_HINT = "pip install onnxruntime (or onnxruntime-gpu for the cuda/tensorrt devices)"
 RUNTIME_OPTION_KEYS = ("cache_dir", "graph_optimization_level", "inter_op_num_threads", "intra_op_num_threads")
@@ -87,9 +87,9 @@ class OnnxRuntimeBackend(Backend):
         return tuple(d for d in ("cuda", "tensorrt", "cpu") if _DEVICE_PROVIDER[d] in have)
 
     @classmethod
-    def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+    def open(cls, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
-        """InferenceSession for ``files["model"]`` on ``device`` ("auto" = best of devices())."""
+        """InferenceSession from the verified bytes ``files["model"]`` on ``device`` ("auto" = best of devices())."""
         ort = require(cls.module, cls.install_hint)
         opts = _merged_options(artifact, options)
         available = cls.devices()
@@ -99,10 +99,11 @@ class OnnxRuntimeBackend(Backend):
                                           f"{', '.join(available)}); {INSTALL_HINT}")
         if "model" not in files:
             raise BundleError(f"artifact {artifact.name!r} has no 'model' file (it lists {sorted(files)})")
-        model = files["model"]
+        model_name = file_label(artifact, "model")
+        check_no_external_data(files["model"], artifact.name, model_name)
         providers = providers_for(wanted, artifact.precision, opts.get("cache_dir"))
         try:
-            sess = ort.InferenceSession(str(model), sess_options=_session_options(ort, opts),
+            sess = ort.InferenceSession(files["model"], sess_options=_session_options(ort, opts),
                                         providers=providers)
         except TlcRuntimeError:
             raise
@@ -110,7 +111,7 @@ class OnnxRuntimeBackend(Backend):
             if type(exc).__name__ == "EPFail":
                 raise BackendUnavailableError(f"onnxruntime could not start device {wanted!r}: "
                                               f"{one_line(exc)}") from None
-            raise BundleError(f"onnxruntime cannot load artifact {artifact.name!r} ({model.name}): "
+            raise BundleError(f"onnxruntime cannot load artifact {artifact.name!r} ({model_name}): "
                               f"{one_line(exc)}; rebuild the bundle") from None
         input_name, output_name = _check_io(sess, input_spec, artifact.name)
         used = sess.get_providers()
