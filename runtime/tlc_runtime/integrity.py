@@ -72,8 +72,8 @@ def read_artifact(bundle_dir: str | Path, artifact: Artifact) -> dict[str, bytes
 def verify_bundle(bundle_dir: str | Path, manifest: Manifest, keep: Artifact | None = None) -> dict[str, bytes]:
     """Check every file the manifest records before any backend parses one.
 
-    Returns ``read_artifact`` of ``keep`` (empty when None): its files are read once, and the checked
-    bytes are the ones handed on; the other files are hashed as a stream and not kept.
+    Returns ``read_artifact`` of ``keep`` (one of the manifest's artifacts; empty when None): its files
+    are read once, and the checked bytes are the ones handed on; the others are hashed as a stream.
     """
     kept = {entry.path for entry in keep.files.values()} if keep is not None else set()
     data: dict[str, bytes] = {}
@@ -82,9 +82,7 @@ def verify_bundle(bundle_dir: str | Path, manifest: Manifest, keep: Artifact | N
             data[entry.path] = read_verified(bundle_dir, entry)
         else:
             verify_file(bundle_dir, entry)
-    if keep is None:
-        return {}
-    return {role: data[e.path] if e.path in data else read_verified(bundle_dir, e) for role, e in keep.files.items()}
+    return {role: data[entry.path] for role, entry in keep.files.items()} if keep is not None else {}
 
 
 def _existing(bundle_dir: str | Path, entry: FileEntry) -> Path:
