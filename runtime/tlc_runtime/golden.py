@@ -6,6 +6,7 @@ resized), ``logits`` (N×K float32 reference logits) and optionally ``labels``.
 
 from __future__ import annotations
 
+import io
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import BundleError
-from .integrity import verify_file
+from .integrity import read_verified
 from .manifest import Manifest
 from .results import softmax
 
@@ -52,9 +53,9 @@ class GoldenReport:
 def read_golden(bundle_dir: str | Path, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
     """Hash-checked golden ``inputs`` and ``logits``, validated against the manifest."""
     entry = manifest.golden.file
-    path = verify_file(bundle_dir, entry)
+    raw = read_verified(bundle_dir, entry)  # the checked bytes are the ones parsed
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             arrays = {k: data[k] for k in ("inputs", "logits") if k in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise BundleError(f"golden file {entry.path} is not a readable .npz: {exc}") from None

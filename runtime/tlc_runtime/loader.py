@@ -1,6 +1,12 @@
 """``load()``: manifest → integrity check → backend choice → Session → Classifier.
 
-Nothing parses a model file before every file of the bundle has matched its recorded sha256.
+Nothing parses a model file before every file of the bundle has matched its recorded sha256, and
+what the backend parses is exactly what was hashed: the artifact's files are read once into memory,
+checked, and handed to the backend as bytes (models are tens of MB, so memory is no concern). A
+backend never opens a bundle path, so swapping or editing the bundle after the check changes nothing.
+ONNX models that keep tensors in external data files are refused (see ``onnx_external``): loaded
+from memory, their external data would be read from the working directory, outside every hash;
+tlc never writes external data, so no real bundle has any.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from .backends.base import Backend, Session, backend_names, get_backend
 from .classifier import Classifier
 from .errors import BackendUnavailableError, BundleError, GoldenCheckError, TlcRuntimeError
 from .golden import read_golden
-from .integrity import resolve_inside, verify_bundle
+from .integrity import read_artifact, verify_bundle
 from .manifest import Artifact, InputSpec, read_manifest
 
 
@@ -32,14 +38,15 @@ def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | Non
     """
     bundle = Path(bundle_dir)
     manifest = read_manifest(bundle)
-    verify_bundle(bundle, manifest)
-    read_golden(bundle, manifest)  # its logits must have one column per class name, before a backend runs
     art = manifest.artifact(artifact)
+    files = verify_bundle(bundle, manifest, keep=art)
+    read_golden(bundle, manifest)  # its logits must have one column per class name, before a backend runs
     options = dict(options or {})
     max_batch = options.pop("max_batch", None)
     if max_batch is None:
         max_batch = art.options.get("max_batch")
-    session = open_artifact(bundle, art, manifest.input, backend or "auto", device or "auto", cache_dir, options)
+    session = open_artifact(bundle, art, manifest.input, backend or "auto", device or "auto", cache_dir, options,
+                            files=files)
     clf = Classifier(manifest, session, bundle, max_batch=max_batch, artifact_name=art.name)
     if check:
         report = clf.check()
@@ -50,10 +57,15 @@ def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | Non
 
 def open_artifact(bundle_dir: str | Path, artifact: Artifact, input_spec: InputSpec, backend: str = "auto",
                   device: str = "auto", cache_dir: str | Path | None = None,
-                  options: dict[str, Any] | None = None) -> Session:
-    """Session for one artifact whose files are already hash-checked (as ``load`` does first)."""
+                  options: dict[str, Any] | None = None, files: dict[str, bytes] | None = None) -> Session:
+    """Session for one artifact, run from hash-checked bytes.
+
+    ``files``: role → the artifact's verified bytes (``integrity.read_artifact``, as ``load`` passes);
+    None (default) reads and checks them here.
+    """
     backend_cls = choose_backend(artifact, backend)
-    files = {role: resolve_inside(bundle_dir, entry.path) for role, entry in artifact.files.items()}
+    if files is None:
+        files = read_artifact(bundle_dir, artifact)
     opts = dict(options or {})
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)

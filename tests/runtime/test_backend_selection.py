@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import tlc_runtime
@@ -78,3 +79,22 @@ def test_provider_lists_per_device():
     assert int8["trt_int8_enable"] and not int8["trt_fp16_enable"] and "trt_engine_cache_enable" not in int8
     with pytest.raises(tlc_runtime.BackendUnavailableError, match="no device 'npu'"):
         providers_for("npu", "fp32", None)
+
+
+def test_tensorrt_ep_engines_are_cached_per_model_content(make_bundle, monkeypatch, tmp_path):
+    """The EP keys its engines by graph structure: same architecture, other weights must not share an engine."""
+    seen = []
+
+    def session(model, sess_options=None, providers=None):
+        seen.append(Path(providers[0][1]["trt_engine_cache_path"]))
+        raise RuntimeError("no GPU in this test")
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    cache = tmp_path / "cache"
+    for name, seed in (("a", 0), ("b", 1), ("a-again", 0)):
+        with pytest.raises(tlc_runtime.BundleError):
+            tlc_runtime.load(make_bundle(name, seed=seed).path, backend="onnxruntime", device="tensorrt",
+                             cache_dir=cache)
+    assert seen[0] != seen[1] and seen[0] == seen[2]
+    assert all(p.is_dir() and cache in p.parents for p in seen)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 import tlc_runtime
+from tlc_runtime import loader
 from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend
+from tlc_runtime.integrity import file_entry
 
 pytest.importorskip("onnxruntime")
 
@@ -245,3 +249,66 @@ def test_class_count_other_than_the_model_outputs_is_refused_at_load(make_bundle
     _edit_json(bundle, lambda d: d.update(class_names=names))
     with pytest.raises(tlc_runtime.BundleError, match=f"× {len(names)} classes"):
         tlc_runtime.load(bundle.path)
+
+
+# --- every byte a backend reads is a hash-checked byte (issue #9, items 4 and 5) -----------------
+
+BACKENDS = ["onnxruntime", pytest.param("openvino", marks=pytest.mark.openvino)]
+
+
+def _load_f32(path, backend):
+    """``load`` on CPU with exact f32 arithmetic (OpenVINO might otherwise pick bf16)."""
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    return tlc_runtime.load(path, backend=backend, device="cpu", options={"inference_precision": "f32"})
+
+
+def _move_weights_to_external_file(bundle, location="weights.bin"):
+    """Rewrite model.onnx so its initializers live in ``location`` next to it; re-sign model.onnx."""
+    import onnx
+
+    model = onnx.load(str(bundle.model_path))
+    onnx.save(model, str(bundle.model_path), save_as_external_data=True, location=location, size_threshold=0)
+    bundle.rehash()
+    return bundle.path / location
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tampered_external_data_the_manifest_does_not_list_never_runs(make_bundle, backend):
+    bundle = make_bundle()
+    weights = _move_weights_to_external_file(bundle)
+    weights.write_bytes(np.full(weights.stat().st_size // 4, np.nan, np.float32).tobytes())
+    with pytest.raises(tlc_runtime.BundleError, match="external data") as info:
+        _load_f32(bundle.path, backend)
+    assert "weights.bin" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_external_data_is_refused_even_when_the_manifest_lists_it(make_bundle):
+    """tlc never writes external data, so the runtime refuses it rather than load unverifiable bytes."""
+    bundle = make_bundle()
+    _move_weights_to_external_file(bundle)
+    m = bundle.manifest
+    files = {**m.artifacts[0].files, "weights": file_entry(bundle.path, "weights.bin")}
+    bundle.write_manifest(dataclasses.replace(m, artifacts=(dataclasses.replace(m.artifacts[0], files=files),)))
+    with pytest.raises(tlc_runtime.BundleError, match="external data"):
+        tlc_runtime.load(bundle.path)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bundle_swapped_after_the_hash_check_does_not_run(make_bundle, monkeypatch, backend):
+    """Rename-exchange of the bundle directory right after verification: the checked model still runs."""
+    bundle = make_bundle()
+    attacker = make_bundle("attacker", seed=1)  # same shapes, other weights, its own valid manifest
+    verify = loader.verify_bundle
+
+    def verify_then_swap(*args, **kwargs):
+        result = verify(*args, **kwargs)
+        os.rename(bundle.path, bundle.path.with_name("checked"))
+        os.rename(attacker.path, bundle.path)
+        return result
+
+    monkeypatch.setattr(loader, "verify_bundle", verify_then_swap)
+    clf = _load_f32(bundle.path, backend)
+    inputs = bundle.golden_inputs
+    np.testing.assert_allclose(clf.predict_logits(inputs), bundle.reference_logits(inputs), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(attacker.reference_logits(inputs), bundle.reference_logits(inputs), atol=1e-2)

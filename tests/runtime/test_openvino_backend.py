@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 import sys
 import threading
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 from tlc_runtime.backends import get_backend
 from tlc_runtime.errors import BackendUnavailableError, BundleError, TlcRuntimeError
-from tlc_runtime.integrity import file_entry
+from tlc_runtime.integrity import file_entry, read_artifact
 from tlc_runtime.manifest import Artifact, InputSpec
 
 pytestmark = pytest.mark.openvino
@@ -71,8 +73,7 @@ def _artifact(root, **options):
 
 def _open(bundle, artifact=None, device="auto", options=None):
     art = artifact or _artifact(bundle["root"])
-    files = {role: bundle["root"] / e.path for role, e in art.files.items()}
-    return get_backend("openvino").open(art, files, SPEC, device=device, options=options)
+    return get_backend("openvino").open(art, read_artifact(bundle["root"], art), SPEC, device=device, options=options)
 
 
 def _probs(logits):
@@ -113,8 +114,7 @@ def test_static_batch_model_chunks_any_batch(bundle, tmp_path):
     (tmp_path / "openvino").mkdir()
     ov.save_model(model, str(tmp_path / "openvino/model.xml"), compress_to_fp16=False)
     art = _artifact(tmp_path, static_batch=1)
-    files = {role: tmp_path / e.path for role, e in art.files.items()}
-    session = get_backend("openvino").open(art, files, SPEC)
+    session = get_backend("openvino").open(art, read_artifact(tmp_path, art), SPEC)
     got = session.infer(bundle["inputs"][:5])
     assert got.shape == (5, 3) and np.allclose(got, bundle["ref"][:5], atol=1e-4)
 
@@ -175,13 +175,12 @@ def test_bad_artifacts_are_bundle_errors(bundle, tmp_path):
     (tmp_path / "openvino/model.xml").write_text("<net>not a model")
     (tmp_path / "openvino/model.bin").write_bytes(b"\0" * 8)
     art = _artifact(tmp_path)
-    files = {role: tmp_path / e.path for role, e in art.files.items()}
     with pytest.raises(BundleError, match="openvino cannot read artifact 'openvino-fp32'"):
-        get_backend("openvino").open(art, files, SPEC)
+        get_backend("openvino").open(art, read_artifact(tmp_path, art), SPEC)
     wrong = InputSpec(name="pixels", height=H, width=W, channels=1, dtype="float32")
     good = _artifact(bundle["root"])
     with pytest.raises(BundleError, match="takes u8 pixels but the manifest says float32"):
-        get_backend("openvino").open(good, {r: bundle["root"] / e.path for r, e in good.files.items()}, wrong)
+        get_backend("openvino").open(good, read_artifact(bundle["root"], good), wrong)
 
 
 def test_importing_the_backend_does_not_import_openvino():
@@ -189,3 +188,38 @@ def test_importing_the_backend_does_not_import_openvino():
             "assert 'openvino' not in sys.modules, 'openvino imported eagerly'; print(m.OpenVinoBackend.available())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def _ir_bundle(make_bundle, name, seed):
+    """A tiny conftest bundle whose default artifact is an OpenVINO IR converted from its ONNX."""
+    tiny = make_bundle(name, seed=seed)
+    (tiny.path / "openvino").mkdir()
+    ov.save_model(ov.convert_model(str(tiny.model_path)), str(tiny.path / "openvino/model.xml"),
+                  compress_to_fp16=False)
+    files = {"xml": file_entry(tiny.path, "openvino/model.xml"), "bin": file_entry(tiny.path, "openvino/model.bin")}
+    art = Artifact(name="openvino-fp32", format="openvino-ir", backend="openvino", precision="fp32", files=files,
+                   options={"device": "CPU", "INFERENCE_PRECISION_HINT": "f32"})
+    m = tiny.manifest
+    tiny.write_manifest(dataclasses.replace(m, artifacts=(*m.artifacts, art), default_artifact=art.name))
+    return tiny
+
+
+def test_ir_bundle_swapped_after_the_hash_check_does_not_run(make_bundle, monkeypatch):
+    """Rename-exchange of the bundle directory after verification: OpenVINO runs the checked xml + bin."""
+    import tlc_runtime
+    from tlc_runtime import loader
+
+    checked, attacker = _ir_bundle(make_bundle, "checked", 0), _ir_bundle(make_bundle, "attacker", 1)
+    verify = loader.verify_bundle
+
+    def verify_then_swap(*args, **kwargs):
+        result = verify(*args, **kwargs)
+        os.rename(checked.path, checked.path.with_name("was-checked"))
+        os.rename(attacker.path, checked.path)
+        return result
+
+    monkeypatch.setattr(loader, "verify_bundle", verify_then_swap)
+    clf = tlc_runtime.load(checked.path, backend="openvino")
+    assert clf.info.backend == "openvino" and clf.artifact_name == "openvino-fp32"
+    inputs = checked.golden_inputs
+    np.testing.assert_allclose(clf.predict_logits(inputs), checked.reference_logits(inputs), rtol=1e-4, atol=1e-4)

@@ -20,7 +20,7 @@ from tlc_runtime.backends.tensorrt import TensorRtBackend, check_engine_compat
 from tlc_runtime.backends.trt_builder import BuildSettings, version_in_range
 from tlc_runtime.backends.trt_cuda import GpuInfo
 from tlc_runtime.errors import BackendUnavailableError, BundleError, EngineIncompatibleError
-from tlc_runtime.integrity import file_entry
+from tlc_runtime.integrity import file_entry, read_artifact
 from tlc_runtime.manifest import Artifact, InputSpec
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -110,7 +110,7 @@ def tiny_onnx(path: Path, input_type: int = TensorProto.UINT8) -> Path:
     return path
 
 
-def engine_artifact(bundle: Path, record: dict, with_onnx: bool = False) -> tuple[Artifact, dict[str, Path]]:
+def engine_artifact(bundle: Path, record: dict, with_onnx: bool = False) -> tuple[Artifact, dict[str, bytes]]:
     (bundle / "model.engine").write_bytes(b"engine built elsewhere")
     files = {"engine": file_entry(bundle, "model.engine")}
     if with_onnx:
@@ -120,7 +120,7 @@ def engine_artifact(bundle: Path, record: dict, with_onnx: bool = False) -> tupl
                              max_shape=(4, 8, 8, 1), precision="fp16")
     art = Artifact(name="tensorrt-fp16", format="tensorrt-engine", backend="tensorrt", precision="fp16",
                    files=files, options={**record, "tensorrt_build": settings.to_dict()})
-    return art, {role: bundle / e.path for role, e in files.items()}
+    return art, read_artifact(bundle, art)
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def test_onnx_artifact_prefers_the_tensorrt_copy(tmp_path: Path, fake_device) ->
     tiny_onnx(tmp_path / "model.trt.onnx", TensorProto.FLOAT)
     files = {"model": file_entry(tmp_path, "model.onnx"), "tensorrt_onnx": file_entry(tmp_path, "model.trt.onnx")}
     art = Artifact(name="tensorrt-fp32", format="onnx", backend="tensorrt", precision="fp32", files=files)
-    TensorRtBackend.open(art, {r: tmp_path / e.path for r, e in files.items()}, SPEC,
+    TensorRtBackend.open(art, read_artifact(tmp_path, art), SPEC,
                          options={"cache_dir": tmp_path / "cache"})
     (name, settings, _), = fake_device.builds
     assert name == "model.trt.onnx" and settings.max_shape == (8, 8, 8, 1)  # defaults from the input spec
@@ -225,7 +225,7 @@ def test_real_engine_build_load_and_predict(tmp_path: Path) -> None:
                              max_shape=(4, 8, 8, 1), precision="fp32")
     art = Artifact(name="tensorrt-fp32", format="onnx", backend="tensorrt", precision="fp32", files=files,
                    options={"tensorrt_build": settings.to_dict()})
-    session = TensorRtBackend.open(art, {"model": tmp_path / "model.onnx"}, SPEC,
+    session = TensorRtBackend.open(art, read_artifact(tmp_path, art), SPEC,
                                    options={"cache_dir": tmp_path / "cache"})
     batch = np.random.default_rng(0).integers(0, 256, size=(6, 8, 8, 1), dtype=np.uint8)  # > max batch: chunks
     reference = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"pixels": batch})[0]

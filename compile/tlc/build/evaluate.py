@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 from tlc_runtime.backends import Session
 from tlc_runtime.errors import BackendUnavailableError
-from tlc_runtime.integrity import verify_file
 from tlc_runtime.loader import choose_backend
 from tlc_runtime.loader import open_artifact as runtime_open_artifact
 from tlc_runtime.manifest import Artifact, InputSpec
@@ -37,9 +36,7 @@ def backend_for(artifact: Artifact) -> tuple[str, bool]:
 
 
 def open_artifact(bundle_dir: Path, artifact: Artifact, spec: InputSpec) -> Session:
-    """Hash-check the artifact's files and open them the way tlc_runtime.load would."""
-    for entry in artifact.files.values():
-        verify_file(bundle_dir, entry)
+    """Open the artifact the way tlc_runtime.load would: from its hash-checked bytes."""
     return runtime_open_artifact(bundle_dir, artifact, spec)
 
 

@@ -78,7 +78,8 @@ def _export(model, example, path: Path) -> str:
         try:
             batch = torch.export.Dim("batch", min=1, max=4096)
             torch.onnx.export(model, (example,), str(path), opset_version=OPSET, dynamo=True,
-                              dynamic_shapes=({0: batch},), **names)
+                              dynamic_shapes=({0: batch},), external_data=False,  # the runtime refuses it
+                              **names)
             return "dynamo"
         except Exception as exc:
             raise BuildError(f"ONNX export failed: {exc}") from None

@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,9 +82,21 @@ class Backend(ABC):
 
     @classmethod
     @abstractmethod
-    def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+    def open(cls, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
-        """Load the artifact's (already hash-checked) files into a Session on ``device``."""
+        """Load the artifact into a Session on ``device``.
+
+        ``files``: role → the file's bytes, already checked against the manifest's sha256
+        (``integrity.read_artifact``). A backend parses these bytes and never opens a bundle path,
+        so what runs is what was checked; an ONNX file is first passed to
+        ``onnx_external.check_no_external_data``, because external data would be read from disk.
+        """
+
+
+def file_label(artifact: Artifact, role: str) -> str:
+    """The manifest path of ``artifact``'s file ``role``, for messages (the role when not listed)."""
+    entry = artifact.files.get(role)
+    return entry.path if entry is not None else role
 
 
 _REGISTRY: dict[str, str] = {

@@ -3,7 +3,8 @@
 Runtime ``options`` (all optional; None/absent means the default written here):
   - ``intra_op_num_threads`` / ``inter_op_num_threads``: ORT thread pools (default 0 = ORT's choice).
   - ``graph_optimization_level``: "disable" | "basic" | "extended" | "all" (default "all").
-  - ``cache_dir``: TensorRT EP engine/timing cache directory (device "tensorrt" only).
+  - ``cache_dir``: TensorRT EP engine/timing cache directory (device "tensorrt" only); engines are kept
+    in a sub-folder per model content, because the EP's own cache key ignores the weights.
 The artifact's own ``options`` may carry the same thread/optimisation keys, recorded at build time;
 runtime options win. Keys meant for other backends (the options dict is shared by all of them, e.g.
 "rebuild", "log", TensorRT build settings) are ignored; the values of the keys above are validated.
@@ -12,6 +13,7 @@ runtime options win. Keys meant for other backends (the options dict is shared b
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, BundleError, InferenceError, TlcRuntimeError
 from ..manifest import Artifact, InputSpec
-from .base import Backend, Session, SessionInfo, require
+from ..onnx_external import check_no_external_data
+from .base import Backend, Session, SessionInfo, file_label, require
 
 INSTALL_HINT = "pip install onnxruntime (or onnxruntime-gpu for the cuda/tensorrt devices)"
 RUNTIME_OPTION_KEYS = ("cache_dir", "graph_optimization_level", "inter_op_num_threads", "intra_op_num_threads")
@@ -39,7 +42,18 @@ def one_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def providers_for(device: str, precision: str, cache_dir: str | None) -> list[Any]:
+def engine_cache_dir(cache_dir: str | Path, model: bytes) -> Path:
+    """``cache_dir``'s folder for the TensorRT EP engines of ``model``, keyed by its sha256.
+
+    The EP names engines after the graph's structure, not its weights: two bundles of one
+    architecture would otherwise share (and run) one engine.
+    """
+    folder = Path(cache_dir) / "onnxruntime-tensorrt" / hashlib.sha256(model).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def providers_for(device: str, precision: str, cache_dir: str | Path | None) -> list[Any]:
     """ORT providers list for a device, best first; CPU is always the last resort."""
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -87,9 +101,9 @@ class OnnxRuntimeBackend(Backend):
         return tuple(d for d in ("cuda", "tensorrt", "cpu") if _DEVICE_PROVIDER[d] in have)
 
     @classmethod
-    def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+    def open(cls, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
-        """InferenceSession for ``files["model"]`` on ``device`` ("auto" = best of devices())."""
+        """InferenceSession from the verified bytes ``files["model"]`` on ``device`` ("auto" = best of devices())."""
         ort = require(cls.module, cls.install_hint)
         opts = _merged_options(artifact, options)
         available = cls.devices()
@@ -99,10 +113,13 @@ class OnnxRuntimeBackend(Backend):
                                           f"{', '.join(available)}); {INSTALL_HINT}")
         if "model" not in files:
             raise BundleError(f"artifact {artifact.name!r} has no 'model' file (it lists {sorted(files)})")
-        model = files["model"]
-        providers = providers_for(wanted, artifact.precision, opts.get("cache_dir"))
+        model_name = file_label(artifact, "model")
+        check_no_external_data(files["model"], artifact.name, model_name)
+        cache_dir = opts.get("cache_dir") if wanted == "tensorrt" else None
+        cache = engine_cache_dir(cache_dir, files["model"]) if cache_dir else None
+        providers = providers_for(wanted, artifact.precision, cache)
         try:
-            sess = ort.InferenceSession(str(model), sess_options=_session_options(ort, opts),
+            sess = ort.InferenceSession(files["model"], sess_options=_session_options(ort, opts),
                                         providers=providers)
         except TlcRuntimeError:
             raise
@@ -110,7 +127,7 @@ class OnnxRuntimeBackend(Backend):
             if type(exc).__name__ == "EPFail":
                 raise BackendUnavailableError(f"onnxruntime could not start device {wanted!r}: "
                                               f"{one_line(exc)}") from None
-            raise BundleError(f"onnxruntime cannot load artifact {artifact.name!r} ({model.name}): "
+            raise BundleError(f"onnxruntime cannot load artifact {artifact.name!r} ({model_name}): "
                               f"{one_line(exc)}; rebuild the bundle") from None
         input_name, output_name = _check_io(sess, input_spec, artifact.name)
         used = sess.get_providers()

@@ -13,14 +13,14 @@ Thread safety: one compiled model, one infer request per calling thread (``threa
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import BackendUnavailableError, BundleError, InferenceError, TlcRuntimeError
 from ..manifest import Artifact, InputSpec
-from .base import Backend, Session, SessionInfo, require
+from ..onnx_external import check_no_external_data
+from .base import Backend, Session, SessionInfo, file_label, require
 
 INSTALL_HINT = "pip install openvino"
 RUNTIME_OPTION_KEYS = ("cache_dir", "inference_precision", "num_threads", "performance_hint")
@@ -76,7 +76,7 @@ class OpenVinoBackend(Backend):
         return tuple(sorted(found, key=lambda d: (d.split(".")[0] == "CPU", d)))
 
     @classmethod
-    def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+    def open(cls, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
         """Compile the artifact on ``device`` ("auto": the device recorded at build time if present, else CPU)."""
         ov = require(cls.module, cls.install_hint)
@@ -84,7 +84,7 @@ class OpenVinoBackend(Backend):
         core = ov.Core()
         available = tuple(core.available_devices)
         chosen = _choose_device(device, artifact.options.get("device"), available)
-        model = _read(core, artifact, files)
+        model = _read(ov, core, artifact, files)
         config = _config(artifact, opts, chosen, core)
         try:
             compiled = core.compile_model(model, chosen, config)
@@ -128,15 +128,19 @@ def _choose_device(device: str, recorded: str | None, available: tuple[str, ...]
     return wanted
 
 
-def _read(core: Any, artifact: Artifact, files: dict[str, Path]) -> Any:
+def _read(ov: Any, core: Any, artifact: Artifact, files: dict[str, bytes]) -> Any:
+    """The model from the verified bytes (IR: xml text + bin weights; or an ONNX file), never from a path."""
     roles = ("xml", "bin") if artifact.format == "openvino-ir" else ("model",)
     missing = [r for r in roles if r not in files]
     if missing:
         raise BundleError(f"artifact {artifact.name!r} lacks file role(s) {missing} (it lists {sorted(files)})")
+    if artifact.format != "openvino-ir":
+        check_no_external_data(files["model"], artifact.name, file_label(artifact, "model"))
     try:
         if artifact.format == "openvino-ir":
-            return core.read_model(str(files["xml"]), str(files["bin"]))
-        return core.read_model(str(files["model"]))
+            weights = ov.Tensor(np.frombuffer(files["bin"], dtype=np.uint8))  # a copy owned by OpenVINO
+            return core.read_model(files["xml"], weights)
+        return core.read_model(files["model"])
     except Exception as exc:
         raise BundleError(f"openvino cannot read artifact {artifact.name!r}: {_one_line(exc)}; "
                           "rebuild the bundle") from None

@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 from ..errors import BackendUnavailableError, BundleError, EngineIncompatibleError
 from ..manifest import Artifact, InputSpec
-from .base import Backend, Session, SessionInfo, require
+from ..onnx_external import check_no_external_data
+from .base import Backend, Session, SessionInfo, file_label, require
 from .trt_builder import OPTIONS_KEY, BuildSettings, EngineBuildError, build_serialized_engine, parse_version
 from .trt_session import TensorRtSession
 
@@ -77,7 +78,7 @@ class TensorRtBackend(Backend):
         return ("cuda",) if gpu_count() > 0 else ()
 
     @classmethod
-    def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+    def open(cls, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
              device: str = "auto", options: dict[str, Any] | None = None) -> Session:
         """Load (or build and cache) the engine and return a Session on the GPU.
 
@@ -113,7 +114,7 @@ class TensorRtBackend(Backend):
         return TensorRtSession(trt, runtime, engine, input_spec, info)
 
 
-def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
+def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
                   gpu: Any, options: dict[str, Any]) -> tuple[bytes, str]:
     """The engine to deserialize and where it came from: "bundle", "cache" or "built"."""
     if artifact.format == "tensorrt-engine":
@@ -121,7 +122,7 @@ def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, Path], input_sp
             raise BundleError(f"engine artifact {artifact.name!r} lists no 'engine' file")
         try:
             check_engine_compat(artifact.options, trt.__version__, gpu.compute_capability)
-            return files["engine"].read_bytes(), "bundle"
+            return files["engine"], "bundle"
         except EngineIncompatibleError:
             if not options.get("rebuild", True) or not any(r in files for r in ONNX_ROLES):
                 raise
@@ -143,9 +144,13 @@ def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, Path], input_sp
     _log(options, f"building the TensorRT engine for {artifact.name!r} on this device (minutes on a Jetson); "
          + (f"cached in {cache}" if cache else "pass cache_dir to keep it for the next load"))
     timing = timing_path.read_bytes() if timing_path is not None and timing_path.is_file() else None
+    check_no_external_data(files[role], artifact.name, file_label(artifact, role))
     try:
-        engine, new_timing = build_serialized_engine(trt, files[role], settings, timing,
-                                                     log=lambda m: _log(options, m))
+        with tempfile.TemporaryDirectory(prefix="tlc-trt-") as private:  # the parser reads the verified bytes
+            onnx_path = Path(private) / Path(file_label(artifact, role)).name
+            onnx_path.write_bytes(files[role])
+            engine, new_timing = build_serialized_engine(trt, onnx_path, settings, timing,
+                                                         log=lambda m: _log(options, m))
     except Exception as exc:  # TensorRT's own exception types never reach the caller
         if isinstance(exc, EngineBuildError):
             raise

@@ -18,6 +18,7 @@ from tlc.runs import DataInfo, RunInfo
 from tlc.targets import Tolerance, load_target
 from tlc.verify.compare import compare_logits
 from tlc_runtime.backends import get_backend
+from tlc_runtime.integrity import read_artifact
 from tlc_runtime.manifest import Artifact, InputSpec, Preprocessing
 from tlc_runtime.preprocess import resize
 from torch import nn
@@ -137,8 +138,8 @@ def make_evaluate(staging: Path, x_eval: np.ndarray, y_eval: np.ndarray, ref: np
     """ctx.evaluate: run the candidate through tlc_runtime's backend, compare with the reference logits."""
 
     def evaluate(artifact: Artifact):
-        files = {role: staging / entry.path for role, entry in artifact.files.items()}
-        session = get_backend(artifact.backend).open(artifact, files, INPUT_SPEC, device="auto")
+        session = get_backend(artifact.backend).open(artifact, read_artifact(staging, artifact), INPUT_SPEC,
+                                                     device="auto")
         logits = session.infer(x_eval)
         if seen is not None:
             seen.append((artifact, session.info))

@@ -27,9 +27,9 @@ def test_fp32_ir_matches_onnxruntime_and_runs_f32(make_ctx, digits_model):
     session = ort.InferenceSession(str(digits_model["onnx"]), providers=["CPUExecutionProvider"])
     ref = session.run(None, {"pixels": digits_model["x_eval"]})[0]
     from tlc_runtime.backends import get_backend
+    from tlc_runtime.integrity import read_artifact
 
-    files = {role: ctx.staging / e.path for role, e in art.files.items()}
-    got = get_backend("openvino").open(art, files, ctx.input_spec).infer(digits_model["x_eval"])
+    got = get_backend("openvino").open(art, read_artifact(ctx.staging, art), ctx.input_spec).infer(digits_model["x_eval"])
     assert np.abs(softmax(ref) - softmax(got)).max() <= 1e-4
     assert built.report["result"]["passed"]
 

@@ -14,6 +14,7 @@ from tlc.tensorrt.build import build_tensorrt
 from tlc.tensorrt.engine import probe_environment
 from tlc.verify.compare import compare_logits
 from tlc_runtime.backends.tensorrt import TensorRtBackend, check_engine_compat
+from tlc_runtime.integrity import read_artifact
 from trt_tiny_cnn import run_onnx
 
 pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu,
@@ -30,12 +31,11 @@ def test_engine_is_built_measured_and_loadable(make_ctx, tiny, precision: str) -
     staging: Path = ctx.staging
 
     def evaluate(artifact):  # engines run through the runtime's TensorRT backend, ONNX through ORT
-        files = {role: staging / e.path for role, e in artifact.files.items()}
         if artifact.format == "tensorrt-engine":
-            session = TensorRtBackend.open(artifact, files, ctx.input_spec)
+            session = TensorRtBackend.open(artifact, read_artifact(staging, artifact), ctx.input_spec)
             logits = session.infer(images)
         else:
-            logits = run_onnx(files["model"], images)
+            logits = run_onnx(staging / artifact.files["model"].path, images)
         return compare_logits(reference, logits, labels, bootstrap=50)
 
     ctx.evaluate = evaluate
