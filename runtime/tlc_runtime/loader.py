@@ -39,8 +39,8 @@ def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | Non
     bundle = Path(bundle_dir)
     manifest = read_manifest(bundle)
     art = manifest.artifact(artifact)
-    files = verify_bundle(bundle, manifest, keep=art)
     read_golden(bundle, manifest)  # its logits must have one column per class name, before a backend runs
+    files = verify_bundle(bundle, manifest, keep=art)
     options = dict(options or {})
     max_batch = options.pop("max_batch", None)
     if max_batch is None:
