@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import tlc_runtime
 from onnx import TensorProto, helper, numpy_helper
-from tlc_runtime.backends import get_backend
+from tlc_runtime import loader
+from tlc_runtime.backends import get_backend, trt_cuda
 from tlc_runtime.backends import tensorrt as trt_backend
 from tlc_runtime.backends.tensorrt import TensorRtBackend, check_engine_compat
 from tlc_runtime.backends.trt_builder import BuildSettings, version_in_range
@@ -88,6 +90,84 @@ def test_module_imports_without_torch_tlc_or_tensorrt() -> None:
         assert "tensorrt" not in sys.modules and "cuda" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- available() means "can run here": the package, a TensorRT it supports and a CUDA GPU -----------
+
+def _clear_gpu_probe() -> None:
+    if hasattr(trt_cuda, "gpu_probe"):
+        trt_cuda.gpu_probe.cache_clear()
+
+
+@pytest.fixture
+def trt_installed(tmp_path: Path, monkeypatch):
+    """A stub tensorrt package importable from disk and CUDA bindings reporting ``state.devices`` GPUs
+    (0: cudaErrorNoDevice, as on a CPU host with ``tlc[tensorrt]``); ``state.install(text)`` rewrites it."""
+    state = types.SimpleNamespace(devices=0, asked=0)
+    pkg = tmp_path / "stub" / "tensorrt"
+    pkg.mkdir(parents=True)
+
+    def install(text: str) -> None:
+        (pkg / "__init__.py").write_text(text)
+        sys.modules.pop("tensorrt", None)
+
+    def device_count():
+        state.asked += 1
+        return (100, 0) if state.devices == 0 else (0, state.devices)
+
+    state.install = install
+    install('__version__ = "10.3.0.30"\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "stub"))
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # restores the real entry (or none) afterwards
+    monkeypatch.delitem(sys.modules, "tensorrt")
+    monkeypatch.setattr(trt_cuda, "cudart", lambda: types.SimpleNamespace(cudaGetDeviceCount=device_count))
+    _clear_gpu_probe()
+    yield state
+    _clear_gpu_probe()
+
+
+def test_tensorrt_without_a_gpu_is_not_available(trt_installed) -> None:
+    assert importlib.util.find_spec("tensorrt") is not None  # the package imports here...
+    assert not TensorRtBackend.available() and TensorRtBackend.devices() == ()  # ...but cannot run
+    assert "no CUDA GPU" in TensorRtBackend.unavailable_reason()
+    trt_installed.devices = 1
+    _clear_gpu_probe()
+    assert TensorRtBackend.available() and TensorRtBackend.devices() == ("cuda",)
+    assert TensorRtBackend.unavailable_reason() is None
+
+
+def test_the_gpu_probe_runs_once_and_never_raises(trt_installed, monkeypatch) -> None:
+    for _ in range(3):
+        TensorRtBackend.available()
+    assert trt_installed.asked == 1  # cached: choosing a backend stays cheap
+
+    def broken():
+        raise RuntimeError("libcuda.so: cannot open shared object file")
+
+    monkeypatch.setattr(trt_cuda, "cudart", lambda: types.SimpleNamespace(cudaGetDeviceCount=broken))
+    _clear_gpu_probe()
+    assert not TensorRtBackend.available() and "libcuda.so" in TensorRtBackend.unavailable_reason()
+
+
+@pytest.mark.parametrize(("stub", "reason"), [
+    ('__version__ = "8.4.3.1"\n', "8.4.3.1 is too old"),
+    ('raise ImportError("libnvinfer.so.10: cannot open shared object file")\n', "libnvinfer.so.10"),
+])
+def test_tensorrt_that_cannot_run_here_is_not_available(trt_installed, stub: str, reason: str) -> None:
+    trt_installed.devices = 1
+    trt_installed.install(stub)
+    assert not TensorRtBackend.available()  # and no exception escapes
+    assert reason in TensorRtBackend.unavailable_reason()
+
+
+def test_tensorrt_artifact_runs_on_onnxruntime_where_no_gpu_is(trt_installed, make_bundle) -> None:
+    pytest.importorskip("onnxruntime")
+    from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    bundle = make_bundle(artifact_backend="tensorrt")  # a jetson bundle's TensorRT-ready ONNX
+    assert loader.choose_backend(bundle.manifest.artifact()) is OnnxRuntimeBackend
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    assert clf.info.backend == "onnxruntime" and clf.check().passed
 
 
 # --- open(): refuse, rebuild, cache (fake tensorrt module and GPU; real decision logic) ----------
@@ -216,10 +296,10 @@ def test_cpu_device_is_refused(tmp_path: Path, fake_device) -> None:
 @pytest.mark.tensorrt
 @pytest.mark.gpu
 def test_real_engine_build_load_and_predict(tmp_path: Path) -> None:
-    pytest.importorskip("tensorrt", reason="needs the tensorrt package")
+    reason = TensorRtBackend.unavailable_reason()  # the package, TensorRT 8.5+ and a GPU; never raises
+    if reason is not None:
+        pytest.skip(f"needs TensorRT on a CUDA GPU: {reason}")
     ort = pytest.importorskip("onnxruntime", reason="the reference runs on onnxruntime")
-    if not TensorRtBackend.devices():
-        pytest.skip("needs a CUDA GPU")
     files = {"model": file_entry(tmp_path, tiny_onnx(tmp_path / "model.onnx").name)}
     settings = BuildSettings(input_name="pixels", min_shape=(1, 8, 8, 1), opt_shape=(2, 8, 8, 1),
                              max_shape=(4, 8, 8, 1), precision="fp32")

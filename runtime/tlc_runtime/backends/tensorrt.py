@@ -8,12 +8,14 @@ engine is rebuilt from the bundle's ONNX when the artifact carries one (role "te
 loader's argument, or $TLC_RUNTIME_CACHE) keyed by (ONNX sha256, TensorRT version, GPU name and
 compute capability, settings); a per-SM timing cache there speeds up later builds.
 
-Needs TensorRT >= 8.5 (named I/O tensors, ``execute_async_v3``) and cuda-python; both imported lazily.
+Needs TensorRT >= 8.5 (named I/O tensors, ``execute_async_v3``), cuda-python and a CUDA GPU, both
+imported lazily; ``available()`` is True only where all three are (so "auto" falls back elsewhere).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import tempfile
@@ -27,6 +29,7 @@ from .trt_builder import OPTIONS_KEY, BuildSettings, EngineBuildError, build_ser
 from .trt_session import TensorRtSession
 
 ONNX_ROLES = ("tensorrt_onnx", "model", "onnx")  # first present is what TensorRT parses
+MIN_VERSION = (8, 5)  # named I/O tensors and execute_async_v3
 
 
 def check_engine_compat(artifact_options: dict[str, Any], trt_version: str, compute_capability: str) -> None:
@@ -66,15 +69,38 @@ class TensorRtBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     module: ClassVar[str] = "tensorrt"
     formats: ClassVar[tuple[str, ...]] = ("tensorrt-engine", "onnx")
-    install_hint: ClassVar[str] = ("install TensorRT >= 8.5 with its Python bindings (JetPack ships them; "
-                                   "on x86-64: pip install tensorrt) and pip install cuda-python")
+    install_hint: ClassVar[str] = ("it needs a visible CUDA GPU, TensorRT >= 8.5 with its Python bindings "
+                                   "(JetPack ships them; on x86-64: pip install tensorrt) and pip install cuda-python")
+
+    @classmethod
+    def available(cls) -> bool:
+        """True when an engine can run here: tensorrt is installed, a CUDA GPU is visible and TensorRT is 8.5+."""
+        return cls.unavailable_reason() is None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why TensorRT cannot run here, or None when it can; cheap after the first call, never raises.
+
+        tensorrt itself is imported only where a GPU is visible (a CPU host never loads it).
+        The compiler asks the same question before it builds an engine (tlc.tensorrt.engine).
+        """
+        if not super().available():
+            return "the tensorrt Python package is not installed"
+        from .trt_cuda import gpu_probe
+        count, why = gpu_probe()
+        if count == 0:
+            return why
+        try:
+            version = str(importlib.import_module(cls.module).__version__)
+            too_old = parse_version(version)[:2] < MIN_VERSION
+        except Exception as exc:  # a broken install (missing libnvinfer, ...) cannot run engines either
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            return f"tensorrt cannot be imported ({first})"
+        return f"TensorRT {version} is too old for tlc_runtime (needs 8.5+)" if too_old else None
 
     @classmethod
     def devices(cls) -> tuple[str, ...]:
-        if not cls.available():
-            return ()
-        from .trt_cuda import gpu_count
-        return ("cuda",) if gpu_count() > 0 else ()
+        return ("cuda",) if cls.available() else ()
 
     @classmethod
     def open(cls, artifact: Artifact, files: dict[str, Path], input_spec: InputSpec,
@@ -89,7 +115,7 @@ class TensorRtBackend(Backend):
         if device not in ("auto", "cuda"):
             raise BackendUnavailableError(f"the tensorrt backend runs on 'cuda' only, not {device!r}")
         trt = require(cls.module, cls.install_hint)
-        if parse_version(trt.__version__)[:2] < (8, 5):
+        if parse_version(trt.__version__)[:2] < MIN_VERSION:
             raise BackendUnavailableError(f"TensorRT {trt.__version__} is too old for tlc_runtime (needs 8.5+); "
                                           "build the engine with the bundle's trtexec line instead")
         from .trt_cuda import gpu_count, gpu_info
