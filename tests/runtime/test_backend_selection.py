@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import tlc_runtime
 from tlc_runtime import loader
 from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend, providers_for
+from tlc_runtime.backends.tensorrt import TensorRtBackend
 
 ort = pytest.importorskip("onnxruntime")
 
 
 def test_onnx_artifact_for_a_missing_backend_runs_on_onnxruntime(make_bundle):
-    if importlib.util.find_spec("tensorrt") is not None:
-        pytest.skip("tensorrt is installed here, so auto would pick it")
+    if TensorRtBackend.available():
+        pytest.skip("tensorrt can run here (package and GPU), so auto would pick it")
     bundle = make_bundle(artifact_backend="tensorrt")
     clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
     assert clf.info.backend == "onnxruntime"

@@ -3,23 +3,35 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
+import itertools
 import subprocess
 import sys
 import textwrap
+import threading
 import types
+import weakref
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import tlc_runtime
 from onnx import TensorProto, helper, numpy_helper
-from tlc_runtime.backends import get_backend
+from tlc_runtime import loader
+from tlc_runtime.backends import get_backend, trt_cuda
 from tlc_runtime.backends import tensorrt as trt_backend
 from tlc_runtime.backends.tensorrt import TensorRtBackend, check_engine_compat
 from tlc_runtime.backends.trt_builder import BuildSettings, version_in_range
 from tlc_runtime.backends.trt_cuda import GpuInfo
-from tlc_runtime.errors import BackendUnavailableError, BundleError, EngineIncompatibleError
+from tlc_runtime.errors import (
+    BackendUnavailableError,
+    BundleError,
+    EngineIncompatibleError,
+    InferenceError,
+    TlcRuntimeError,
+)
 from tlc_runtime.integrity import file_entry, read_artifact
 from tlc_runtime.manifest import Artifact, InputSpec
 
@@ -90,6 +102,84 @@ def test_module_imports_without_torch_tlc_or_tensorrt() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+# --- available() means "can run here": the package, a TensorRT it supports and a CUDA GPU -----------
+
+def _clear_gpu_probe() -> None:
+    if hasattr(trt_cuda, "gpu_probe"):
+        trt_cuda.gpu_probe.cache_clear()
+
+
+@pytest.fixture
+def trt_installed(tmp_path: Path, monkeypatch):
+    """A stub tensorrt package importable from disk and CUDA bindings reporting ``state.devices`` GPUs
+    (0: cudaErrorNoDevice, as on a CPU host with ``tlc[tensorrt]``); ``state.install(text)`` rewrites it."""
+    state = types.SimpleNamespace(devices=0, asked=0)
+    pkg = tmp_path / "stub" / "tensorrt"
+    pkg.mkdir(parents=True)
+
+    def install(text: str) -> None:
+        (pkg / "__init__.py").write_text(text)
+        sys.modules.pop("tensorrt", None)
+
+    def device_count():
+        state.asked += 1
+        return (100, 0) if state.devices == 0 else (0, state.devices)
+
+    state.install = install
+    install('__version__ = "10.3.0.30"\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "stub"))
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # restores the real entry (or none) afterwards
+    monkeypatch.delitem(sys.modules, "tensorrt")
+    monkeypatch.setattr(trt_cuda, "cudart", lambda: types.SimpleNamespace(cudaGetDeviceCount=device_count))
+    _clear_gpu_probe()
+    yield state
+    _clear_gpu_probe()
+
+
+def test_tensorrt_without_a_gpu_is_not_available(trt_installed) -> None:
+    assert importlib.util.find_spec("tensorrt") is not None  # the package imports here...
+    assert not TensorRtBackend.available() and TensorRtBackend.devices() == ()  # ...but cannot run
+    assert "no CUDA GPU" in TensorRtBackend.unavailable_reason()
+    trt_installed.devices = 1
+    _clear_gpu_probe()
+    assert TensorRtBackend.available() and TensorRtBackend.devices() == ("cuda",)
+    assert TensorRtBackend.unavailable_reason() is None
+
+
+def test_the_gpu_probe_runs_once_and_never_raises(trt_installed, monkeypatch) -> None:
+    for _ in range(3):
+        TensorRtBackend.available()
+    assert trt_installed.asked == 1  # cached: choosing a backend stays cheap
+
+    def broken():
+        raise RuntimeError("libcuda.so: cannot open shared object file")
+
+    monkeypatch.setattr(trt_cuda, "cudart", lambda: types.SimpleNamespace(cudaGetDeviceCount=broken))
+    _clear_gpu_probe()
+    assert not TensorRtBackend.available() and "libcuda.so" in TensorRtBackend.unavailable_reason()
+
+
+@pytest.mark.parametrize(("stub", "reason"), [
+    ('__version__ = "8.4.3.1"\n', "8.4.3.1 is too old"),
+    ('raise ImportError("libnvinfer.so.10: cannot open shared object file")\n', "libnvinfer.so.10"),
+])
+def test_tensorrt_that_cannot_run_here_is_not_available(trt_installed, stub: str, reason: str) -> None:
+    trt_installed.devices = 1
+    trt_installed.install(stub)
+    assert not TensorRtBackend.available()  # and no exception escapes
+    assert reason in TensorRtBackend.unavailable_reason()
+
+
+def test_tensorrt_artifact_runs_on_onnxruntime_where_no_gpu_is(trt_installed, make_bundle) -> None:
+    pytest.importorskip("onnxruntime")
+    from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    bundle = make_bundle(artifact_backend="tensorrt")  # a jetson bundle's TensorRT-ready ONNX
+    assert loader.choose_backend(bundle.manifest.artifact()) is OnnxRuntimeBackend
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    assert clf.info.backend == "onnxruntime" and clf.check().passed
+
+
 # --- open(): refuse, rebuild, cache (fake tensorrt module and GPU; real decision logic) ----------
 
 def tiny_onnx(path: Path, input_type: int = TensorProto.UINT8) -> Path:
@@ -126,7 +216,7 @@ def engine_artifact(bundle: Path, record: dict, with_onnx: bool = False) -> tupl
 @pytest.fixture
 def fake_device(monkeypatch):
     """A fake tensorrt 10.3.0.30 and an SM 8.7 GPU; records deserialized bytes and engine builds."""
-    seen = types.SimpleNamespace(deserialized=[], builds=[], gpu=GpuInfo("Orin", "8.7", 8000))
+    seen = types.SimpleNamespace(deserialized=[], builds=[], gpu=GpuInfo("Orin", "8.7", 8000), refuse={})
 
     class Runtime:
         def __init__(self, _logger) -> None:
@@ -134,7 +224,10 @@ def fake_device(monkeypatch):
 
         def deserialize_cuda_engine(self, data: bytes):
             seen.deserialized.append(bytes(data))
-            return object()
+            refusal = seen.refuse.get(bytes(data))  # None (TensorRT's "cannot load") or an exception
+            if isinstance(refusal, Exception):
+                raise refusal
+            return None if bytes(data) in seen.refuse else object()
 
     def logger(_level: int) -> None:
         return None
@@ -151,7 +244,7 @@ def fake_device(monkeypatch):
         return b"engine for " + seen.gpu.name.encode(), b"timing"
 
     monkeypatch.setattr(trt_backend, "build_serialized_engine", build)
-    monkeypatch.setattr(trt_backend, "TensorRtSession", lambda trt, rt, engine, spec, info: info)
+    monkeypatch.setattr(trt_backend, "TensorRtSession", lambda trt, rt, engine, spec, info, **_: info)
     return seen
 
 
@@ -205,6 +298,33 @@ def test_onnx_artifact_prefers_the_tensorrt_copy(tmp_path: Path, fake_device) ->
     assert name == "model.trt.onnx" and settings.max_shape == (8, 8, 8, 1)  # defaults from the input spec
 
 
+@pytest.mark.parametrize("refusal", [None, RuntimeError("Serialization assertion failed")])
+def test_bundle_engine_that_fails_to_deserialize_is_rebuilt_from_the_onnx(tmp_path: Path, fake_device,
+                                                                          refusal) -> None:
+    art, files = engine_artifact(tmp_path, BUILT, with_onnx=True)  # the version check passes
+    fake_device.refuse[b"engine built elsewhere"] = refusal
+    lines: list[str] = []
+    with pytest.warns(RuntimeWarning, match="could not deserialize the bundle's engine"):
+        info = TensorRtBackend.open(art, files, SPEC, options={"cache_dir": tmp_path / "cache", "log": lines.append})
+    assert info.details["engine_source"] == "built"
+    assert fake_device.deserialized == [b"engine built elsewhere", b"engine for Orin"]
+    (name, settings, _), = fake_device.builds
+    assert name == "model.onnx" and settings == BuildSettings.from_options(art.options)
+    assert any("bundled ONNX" in line for line in lines)
+
+
+def test_bundle_engine_that_fails_to_deserialize_without_onnx_is_a_clear_error(tmp_path: Path,
+                                                                               fake_device) -> None:
+    art, files = engine_artifact(tmp_path, BUILT)
+    fake_device.refuse[b"engine built elsewhere"] = None
+    with pytest.raises(EngineIncompatibleError, match="could not deserialize"):
+        TensorRtBackend.open(art, files, SPEC, options={"cache_dir": tmp_path / "cache"})
+    art, files = engine_artifact(tmp_path, BUILT, with_onnx=True)
+    with pytest.raises(EngineIncompatibleError, match="could not deserialize"):
+        TensorRtBackend.open(art, files, SPEC, options={"cache_dir": tmp_path / "cache", "rebuild": False})
+    assert fake_device.builds == []
+
+
 def test_cpu_device_is_refused(tmp_path: Path, fake_device) -> None:
     art, files = engine_artifact(tmp_path, BUILT)
     with pytest.raises(BackendUnavailableError, match="cuda"):
@@ -216,10 +336,10 @@ def test_cpu_device_is_refused(tmp_path: Path, fake_device) -> None:
 @pytest.mark.tensorrt
 @pytest.mark.gpu
 def test_real_engine_build_load_and_predict(tmp_path: Path) -> None:
-    pytest.importorskip("tensorrt", reason="needs the tensorrt package")
+    reason = TensorRtBackend.unavailable_reason()  # the package, TensorRT 8.5+ and a GPU; never raises
+    if reason is not None:
+        pytest.skip(f"needs TensorRT on a CUDA GPU: {reason}")
     ort = pytest.importorskip("onnxruntime", reason="the reference runs on onnxruntime")
-    if not TensorRtBackend.devices():
-        pytest.skip("needs a CUDA GPU")
     files = {"model": file_entry(tmp_path, tiny_onnx(tmp_path / "model.onnx").name)}
     settings = BuildSettings(input_name="pixels", min_shape=(1, 8, 8, 1), opt_shape=(2, 8, 8, 1),
                              max_shape=(4, 8, 8, 1), precision="fp32")
@@ -238,9 +358,10 @@ def test_real_engine_build_load_and_predict(tmp_path: Path) -> None:
 class _Memory:
     """Host bytearrays standing in for device buffers, addressed by integer 'pointers'."""
     buffers: dict[int, bytearray] = {}
+    pointers = itertools.count(1)
 
     def __init__(self, nbytes: int) -> None:
-        self.nbytes, self.ptr = nbytes, len(_Memory.buffers) + 1
+        self.nbytes, self.ptr = nbytes, next(_Memory.pointers)
         _Memory.buffers[self.ptr] = bytearray(nbytes)
 
     def upload(self, host: np.ndarray, _stream) -> None:
@@ -268,6 +389,7 @@ class _Engine:
 
     num_io_tensors = 2
     calls: list = []
+    live: weakref.WeakSet = weakref.WeakSet()  # execution contexts not yet released
 
     def get_tensor_name(self, i: int) -> str:
         return ["pixels", "logits"][i]
@@ -306,20 +428,80 @@ class _Engine:
                 _Memory.buffers[self.addr["logits"]][:out.nbytes] = out.tobytes()
                 return handle == 7
 
-        return Context()
+        context = Context()
+        self.live.add(context)
+        return context
 
 
-def test_session_chunks_pads_casts_and_is_thread_safe(monkeypatch) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
+@pytest.fixture
+def fake_session(monkeypatch):
+    """A TensorRtSession over _Engine, with _Memory as device memory (emptied before the test)."""
     from tlc_runtime.backends import trt_session
     from tlc_runtime.backends.base import SessionInfo
 
     monkeypatch.setattr(trt_session, "DeviceBuffer", _Memory)
     monkeypatch.setattr(trt_session, "Stream", _Stream)
+    _Memory.buffers.clear()
     fake_trt = types.SimpleNamespace(TensorIOMode=types.SimpleNamespace(INPUT="IN"), nptype=np.dtype)
-    engine = _Engine()
-    session = trt_session.TensorRtSession(fake_trt, None, engine, SPEC, SessionInfo("tensorrt", "cuda", "fp32"))
+    return trt_session.TensorRtSession(fake_trt, None, _Engine(), SPEC, SessionInfo("tensorrt", "cuda", "fp32"))
+
+
+def _live_contexts() -> int:
+    gc.collect()
+    return len(_Engine.live)
+
+
+def test_thread_churn_does_not_grow_gpu_memory(fake_session) -> None:
+    batch = np.random.default_rng(1).integers(0, 256, size=(3, 8, 8, 1), dtype=np.uint8)
+    expected = fake_session.infer(batch)
+    before = (_live_contexts(), len(_Memory.buffers))
+    for _ in range(40):  # short-lived threads, one after another (a web server's worker churn)
+        worker = threading.Thread(target=lambda: np.testing.assert_allclose(fake_session.infer(batch), expected))
+        worker.start()
+        worker.join()
+    assert (_live_contexts(), len(_Memory.buffers)) == before == (1, 2)
+    results: list[np.ndarray] = []
+    for _ in range(5):  # bursts of concurrent short-lived threads: bounded by the pool, not the thread count
+        workers = [threading.Thread(target=lambda: results.append(fake_session.infer(batch))) for _ in range(12)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert len(results) == 60 and all(np.array_equal(r, expected) for r in results)  # the waiting calls ran too
+    assert 1 <= _live_contexts() <= fake_session.max_contexts < 12
+    assert len(_Memory.buffers) == 2 * _live_contexts()
+    fake_session.close()
+    assert _live_contexts() == 0 and _Memory.buffers == {}
+
+
+def test_a_failed_call_frees_its_context_and_a_closed_session_refuses(fake_session, monkeypatch) -> None:
+    batch = np.zeros((2, 8, 8, 1), np.uint8)
+    fake_session.infer(batch)
+    monkeypatch.setattr(_Stream, "handle", 8)  # the fake engine fails execute_async_v3 on this stream
+    with pytest.raises(InferenceError, match="execute_async_v3 failed"):
+        fake_session.infer(batch)
+    assert _live_contexts() == 0 and _Memory.buffers == {}  # not lent again in an unknown state
+    monkeypatch.setattr(_Stream, "handle", 7)
+    assert fake_session.infer(batch).shape == (2, 3) and _live_contexts() == 1
+    fake_session.close()
+    with pytest.raises(InferenceError, match="closed"):
+        fake_session.infer(batch)
+    assert _live_contexts() == 0 and _Memory.buffers == {}
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "4"])
+def test_max_contexts_must_be_a_positive_integer(tmp_path: Path, fake_device, value) -> None:
+    art, files = engine_artifact(tmp_path, BUILT)
+    with pytest.raises(TlcRuntimeError, match="max_contexts must be an integer"):
+        TensorRtBackend.open(art, files, SPEC, options={"max_contexts": value})
+    assert fake_device.deserialized == []  # refused before any engine work
+
+
+def test_session_chunks_pads_casts_and_is_thread_safe(fake_session) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = fake_session
+    engine = session._engine
     assert (session.min_batch, session.max_batch, session.in_dtype) == (2, 4, np.float32)
     batch = np.random.default_rng(0).integers(0, 256, size=(9, 8, 8, 1), dtype=np.uint8)
     expected = batch.reshape(9, -1).astype(np.float32).mean(1, keepdims=True) * np.array([1, 2, 3], np.float32)
@@ -330,5 +512,5 @@ def test_session_chunks_pads_casts_and_is_thread_safe(monkeypatch) -> None:
         results = list(pool.map(lambda i: session.infer(batch[i:i + 3]), range(6)))
     for i, out in enumerate(results):
         np.testing.assert_allclose(out, expected[i:i + 3], rtol=1e-6)
-    assert 1 <= len(session._states) <= 5  # one context (and buffers) per thread, not per call
+    assert 1 <= _live_contexts() <= 4  # contexts (and buffers) are reused, not made per call
     session.close()

@@ -8,12 +8,12 @@ runtime also uses (tlc_runtime.backends.trt_builder) and turns its failures into
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tlc_runtime.backends.tensorrt import TensorRtBackend
 from tlc_runtime.backends.trt_builder import BuildSettings, build_serialized_engine, version_in_range
 from tlc_runtime.errors import TlcRuntimeError
 
@@ -32,14 +32,15 @@ class EngineEnvironment:
 
 
 def probe_environment(target: Target) -> EngineEnvironment:
-    """Can this machine build ``target``'s engine? (tensorrt importable, GPU with its SM, version)"""
-    if importlib.util.find_spec("tensorrt") is None:
-        return EngineEnvironment(False, "the tensorrt Python package is not installed on this machine")
+    """Can this machine build ``target``'s engine? Where the runtime's TensorRT backend can run here
+    (the one check both sides use: tensorrt 8.5+ and a CUDA GPU), the GPU's SM and TensorRT's version
+    must also be the target's; otherwise the build measures the ONNX through the ONNX Runtime proxy."""
+    reason = TensorRtBackend.unavailable_reason()
+    if reason is not None:
+        return EngineEnvironment(False, f"{reason} on this machine")
     try:
         trt = importlib.import_module("tensorrt")
-        from tlc_runtime.backends.trt_cuda import gpu_count, gpu_info
-        if gpu_count() == 0:
-            return EngineEnvironment(False, "no CUDA GPU is visible on this machine", trt.__version__)
+        from tlc_runtime.backends.trt_cuda import gpu_info
         gpu = gpu_info(0)
     except Exception as exc:  # a broken TensorRT/CUDA install is a reason, not a crash
         return EngineEnvironment(False, f"TensorRT/CUDA cannot be used here ({exc})")

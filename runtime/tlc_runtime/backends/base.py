@@ -69,7 +69,12 @@ class Backend(ABC):
 
     @classmethod
     def available(cls) -> bool:
-        """True when the backend's package can be imported (checked without importing it)."""
+        """True when this backend can run here, not merely when its package is installed.
+
+        Cheap, never raises, and may cache what it probes. This default checks that the package can
+        be imported (without importing it); a backend that needs a device (TensorRT: a CUDA GPU)
+        overrides it to check that too, so that "auto" falls back to a backend that can run.
+        """
         try:
             return importlib.util.find_spec(cls.module) is not None
         except (ImportError, ValueError):

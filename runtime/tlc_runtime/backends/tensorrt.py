@@ -3,20 +3,24 @@
 Order in ``open()``: the bundle's hashes were already checked by the loader; then, for an engine
 artifact, ``check_engine_compat`` compares the TensorRT version and GPU compute capability the
 engine was built with against this device *before* anything is deserialized. An incompatible
-engine is rebuilt from the bundle's ONNX when the artifact carries one (role "tensorrt_onnx" or
-"model"), with the settings recorded at ``tlc build`` time, and cached in ``cache_dir`` (the
-loader's argument, or $TLC_RUNTIME_CACHE) keyed by (ONNX sha256, TensorRT version, GPU name and
+engine, or one TensorRT still fails to deserialize (with a RuntimeWarning), is rebuilt from the
+bundle's ONNX when the artifact carries one (role "tensorrt_onnx" or "model"), with the settings
+recorded at ``tlc build`` time, and cached in ``cache_dir`` (the loader's argument, or
+$TLC_RUNTIME_CACHE) keyed by (ONNX sha256, TensorRT version, GPU name and
 compute capability, settings); a per-SM timing cache there speeds up later builds.
 
-Needs TensorRT >= 8.5 (named I/O tensors, ``execute_async_v3``) and cuda-python; both imported lazily.
+Needs TensorRT >= 8.5 (named I/O tensors, ``execute_async_v3``), cuda-python and a CUDA GPU, both
+imported lazily; ``available()`` is True only where all three are (so "auto" falls back elsewhere).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,9 +29,10 @@ from ..manifest import Artifact, InputSpec
 from ..onnx_external import check_no_external_data
 from .base import Backend, Session, SessionInfo, file_label, require
 from .trt_builder import OPTIONS_KEY, BuildSettings, EngineBuildError, build_serialized_engine, parse_version
-from .trt_session import TensorRtSession
+from .trt_session import DEFAULT_MAX_CONTEXTS, TensorRtSession, check_max_contexts
 
 ONNX_ROLES = ("tensorrt_onnx", "model", "onnx")  # first present is what TensorRT parses
+MIN_VERSION = (8, 5)  # named I/O tensors and execute_async_v3
 
 
 def check_engine_compat(artifact_options: dict[str, Any], trt_version: str, compute_capability: str) -> None:
@@ -67,15 +72,38 @@ class TensorRtBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     module: ClassVar[str] = "tensorrt"
     formats: ClassVar[tuple[str, ...]] = ("tensorrt-engine", "onnx")
-    install_hint: ClassVar[str] = ("install TensorRT >= 8.5 with its Python bindings (JetPack ships them; "
-                                   "on x86-64: pip install tensorrt) and pip install cuda-python")
+    install_hint: ClassVar[str] = ("it needs a visible CUDA GPU, TensorRT >= 8.5 with its Python bindings "
+                                   "(JetPack ships them; on x86-64: pip install tensorrt) and pip install cuda-python")
+
+    @classmethod
+    def available(cls) -> bool:
+        """True when an engine can run here: tensorrt is installed, a CUDA GPU is visible and TensorRT is 8.5+."""
+        return cls.unavailable_reason() is None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why TensorRT cannot run here, or None when it can; cheap after the first call, never raises.
+
+        tensorrt itself is imported only where a GPU is visible (a CPU host never loads it).
+        The compiler asks the same question before it builds an engine (tlc.tensorrt.engine).
+        """
+        if not super().available():
+            return "the tensorrt Python package is not installed"
+        from .trt_cuda import gpu_probe
+        count, why = gpu_probe()
+        if count == 0:
+            return why
+        try:
+            version = str(importlib.import_module(cls.module).__version__)
+            too_old = parse_version(version)[:2] < MIN_VERSION
+        except Exception as exc:  # a broken install (missing libnvinfer, ...) cannot run engines either
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            return f"tensorrt cannot be imported ({first})"
+        return f"TensorRT {version} is too old for tlc_runtime (needs 8.5+)" if too_old else None
 
     @classmethod
     def devices(cls) -> tuple[str, ...]:
-        if not cls.available():
-            return ()
-        from .trt_cuda import gpu_count
-        return ("cuda",) if gpu_count() > 0 else ()
+        return ("cuda",) if cls.available() else ()
 
     @classmethod
     def open(cls, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
@@ -84,34 +112,58 @@ class TensorRtBackend(Backend):
 
         ``options``: ``cache_dir`` (where engines built here are kept; default ``$TLC_RUNTIME_CACHE``,
         else none: the engine is rebuilt at every load), ``rebuild`` (False refuses to rebuild an
-        incompatible engine), ``log`` (a callable for progress lines).
+        incompatible or undeserializable engine), ``log`` (a callable for progress lines),
+        ``max_contexts`` (execution contexts, each with its device buffers, that concurrent calls
+        share; default 4).
         """
         options = options or {}
+        max_contexts = check_max_contexts(options.get("max_contexts", DEFAULT_MAX_CONTEXTS))
         if device not in ("auto", "cuda"):
             raise BackendUnavailableError(f"the tensorrt backend runs on 'cuda' only, not {device!r}")
         trt = require(cls.module, cls.install_hint)
-        if parse_version(trt.__version__)[:2] < (8, 5):
+        if parse_version(trt.__version__)[:2] < MIN_VERSION:
             raise BackendUnavailableError(f"TensorRT {trt.__version__} is too old for tlc_runtime (needs 8.5+); "
                                           "build the engine with the bundle's trtexec line instead")
         from .trt_cuda import gpu_count, gpu_info
         if gpu_count() == 0:
             raise BackendUnavailableError("no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)")
         gpu = gpu_info(0)
-        engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, options)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        engine = _deserialize(runtime, engine_bytes)
-        if engine is None and source == "cache":  # a damaged cache entry: drop it and build again
-            _log(options, "the cached engine could not be loaded; rebuilding it")
-            engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, {**options, "_drop": True})
-            engine = _deserialize(runtime, engine_bytes)
-        if engine is None:
-            raise EngineIncompatibleError(f"TensorRT {trt.__version__} could not deserialize the engine of "
-                                          f"artifact {artifact.name!r}; rebuild it from the bundle's ONNX")
+        engine, source = _load_engine(trt, runtime, artifact, files, input_spec, gpu, options)
         details = {"tensorrt_version": trt.__version__, "gpu": gpu.name,
                    "compute_capability": gpu.compute_capability, "engine_source": source,
                    "dla": bool(artifact.options.get(OPTIONS_KEY, {}).get("use_dla", False))}
         info = SessionInfo(backend=cls.name, device="cuda", precision=artifact.precision, details=details)
-        return TensorRtSession(trt, runtime, engine, input_spec, info)
+        return TensorRtSession(trt, runtime, engine, input_spec, info, max_contexts=max_contexts)
+
+
+def _load_engine(trt: Any, runtime: Any, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
+                 gpu: Any, options: dict[str, Any]) -> tuple[Any, str]:
+    """The deserialized engine and where it came from: "bundle", "cache" or "built".
+
+    An engine that passed the version check but still fails to deserialize (the bundle's: a plan
+    TensorRT rejects for another reason; the cache's: a damaged entry, which is dropped) is built
+    again from the bundle's ONNX, with a warning, unless ``rebuild`` is False or there is no ONNX.
+    """
+    engine_bytes, source = _engine_bytes(trt, artifact, files, input_spec, gpu, options)
+    engine = _deserialize(runtime, engine_bytes)
+    if engine is None and source == "bundle" and _may_rebuild(options, files):
+        _warn(options, f"TensorRT {trt.__version__} could not deserialize the bundle's engine of "
+              f"{artifact.name!r}; building one from the bundled ONNX instead")
+        engine_bytes, source = _onnx_engine_bytes(trt, artifact, files, input_spec, gpu, options)
+        engine = _deserialize(runtime, engine_bytes)
+    if engine is None and source == "cache":  # a damaged cache entry: drop it and build again
+        _log(options, "the cached engine could not be loaded; rebuilding it")
+        engine_bytes, source = _onnx_engine_bytes(trt, artifact, files, input_spec, gpu, {**options, "_drop": True})
+        engine = _deserialize(runtime, engine_bytes)
+    if engine is None:
+        raise EngineIncompatibleError(f"TensorRT {trt.__version__} could not deserialize the engine of "
+                                      f"artifact {artifact.name!r}; rebuild it from the bundle's ONNX")
+    return engine, source
+
+
+def _may_rebuild(options: dict[str, Any], files: dict[str, bytes]) -> bool:
+    return bool(options.get("rebuild", True)) and any(r in files for r in ONNX_ROLES)
 
 
 def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
@@ -124,9 +176,15 @@ def _engine_bytes(trt: Any, artifact: Artifact, files: dict[str, bytes], input_s
             check_engine_compat(artifact.options, trt.__version__, gpu.compute_capability)
             return files["engine"], "bundle"
         except EngineIncompatibleError:
-            if not options.get("rebuild", True) or not any(r in files for r in ONNX_ROLES):
+            if not _may_rebuild(options, files):
                 raise
             _log(options, f"the bundle's engine does not fit this device; rebuilding {artifact.name!r} from ONNX")
+    return _onnx_engine_bytes(trt, artifact, files, input_spec, gpu, options)
+
+
+def _onnx_engine_bytes(trt: Any, artifact: Artifact, files: dict[str, bytes], input_spec: InputSpec,
+                       gpu: Any, options: dict[str, Any]) -> tuple[bytes, str]:
+    """An engine for the artifact's ONNX: from the cache, or built here (and cached): "cache" or "built"."""
     role = next((r for r in ONNX_ROLES if r in files), None)
     if role is None:
         raise BundleError(f"artifact {artifact.name!r} has no ONNX file to build a TensorRT engine from")
@@ -191,3 +249,9 @@ def _log(options: dict[str, Any], message: str) -> None:
     log = options.get("log")
     if callable(log):
         log(message)
+
+
+def _warn(options: dict[str, Any], message: str) -> None:
+    """A RuntimeWarning (seen without a ``log`` option) and a log line."""
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+    _log(options, message)

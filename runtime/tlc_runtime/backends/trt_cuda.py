@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -42,14 +43,25 @@ class GpuInfo:
     total_memory_mib: int
 
 
-def gpu_count() -> int:
-    """Number of visible CUDA devices; 0 when bindings, driver or GPU are missing."""
+@functools.lru_cache(maxsize=1)
+def gpu_probe() -> tuple[int, str]:
+    """(number of visible CUDA devices, why there is none: empty when some are), asked once per process.
+
+    Never raises: missing bindings, a driver that cannot load and a host without a GPU all count 0.
+    """
     try:
-        rt = cudart()
-        err, count = rt.cudaGetDeviceCount()
-    except Exception:  # missing bindings or a driver that cannot load: no usable GPU
-        return 0
-    return int(count) if int(err) == 0 and count else 0
+        err, count = cudart().cudaGetDeviceCount()
+    except Exception as exc:  # missing bindings or a driver that cannot load: no usable GPU
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        return 0, f"the CUDA runtime cannot be used ({first})"
+    if int(err) != 0 or not count:
+        return 0, f"no CUDA GPU is visible (cudaGetDeviceCount: {getattr(err, 'name', err)})"
+    return int(count), ""
+
+
+def gpu_count() -> int:
+    """Number of visible CUDA devices; 0 when bindings, driver or GPU are missing (see ``gpu_probe``)."""
+    return gpu_probe()[0]
 
 
 def gpu_info(device: int = 0) -> GpuInfo:

@@ -12,10 +12,12 @@ import onnx
 import pytest
 from onnx import TensorProto
 from tlc.build.context import BuildContext, BuiltArtifact
+from tlc.build.evaluate import EvalSet, backend_for, make_evaluator
 from tlc.errors import BudgetError, BuildError
 from tlc.targets import Tolerance
 from tlc.tensorrt.build import build_tensorrt
 from tlc.tensorrt.engine import probe_environment
+from tlc_runtime.backends import trt_cuda
 from tlc_runtime.backends.trt_builder import BuildSettings
 from tlc_runtime.integrity import file_entry, sha256_file
 from tlc_runtime.manifest import Artifact
@@ -50,7 +52,8 @@ def test_fp16_for_orin_ships_onnx_settings_and_trtexec_without_engine(make_ctx) 
     assert settings.opt_shape == (1, 16, 16, 1) and settings.max_shape == (8, 16, 16, 1)
     assert settings.compute_capability == "8.7"
     assert art.options["trtexec"].startswith("trtexec --onnx=tensorrt/model.fp16.onnx ")
-    assert art.options["engine_built"] is False and "tensorrt" in art.options["engine_reason"]
+    assert art.options["engine_built"] is False
+    assert art.options["engine_reason"] == probe_environment(ctx.target).reason != ""  # why, e.g. no tensorrt/GPU
     assert built.report["engine_built"] is False and built.report["proxy"]["agreement"] >= ctx.tolerance.min_agreement
     assert ctx.options["evaluated"] == [art]  # measured through the proxy before shipping
     assert sorted(p.name for p in (ctx.staging / "tensorrt").iterdir()) == ["model.fp16.onnx"]
@@ -73,6 +76,35 @@ def test_nano_gets_opset_13_and_a_float32_input_copy(make_ctx, tiny) -> None:
     np.testing.assert_array_equal(run_onnx(trt_copy, images.astype(np.float32)), run_onnx(model, images))
     line = art.options["trtexec"]
     assert "--onnx=tensorrt/model.fp16.trt.onnx" in line and "--fp16" in line and "--workspace=512" in line
+
+
+@pytest.fixture
+def trt_installed_without_gpu(tmp_path: Path, monkeypatch) -> None:
+    """``tlc[tensorrt]`` on a CPU host: a stub tensorrt package imports, CUDA reports no device."""
+    (tmp_path / "stub" / "tensorrt").mkdir(parents=True)
+    (tmp_path / "stub" / "tensorrt" / "__init__.py").write_text('__version__ = "10.3.0.30"\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "stub"))
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # restores the real entry (or none) afterwards
+    monkeypatch.delitem(sys.modules, "tensorrt")
+    monkeypatch.setattr(trt_cuda, "cudart", lambda: types.SimpleNamespace(cudaGetDeviceCount=lambda: (100, 0)))
+    if hasattr(trt_cuda, "gpu_probe"):
+        trt_cuda.gpu_probe.cache_clear()
+    yield
+    if hasattr(trt_cuda, "gpu_probe"):
+        trt_cuda.gpu_probe.cache_clear()
+
+
+def test_jetson_build_with_tensorrt_but_no_gpu_is_measured_through_the_proxy(make_ctx, tiny,
+                                                                            trt_installed_without_gpu) -> None:
+    _, images, labels, reference = tiny
+    ctx = make_ctx("jetson", "fp16")  # evaluated the way tlc build does: through tlc_runtime's backend choice
+    ctx.evaluate = make_evaluator(ctx.staging, ctx.input_spec, EvalSet(images, labels, reference, reference.shape[1]))
+    built = build_tensorrt(ctx)
+    art = built.artifact
+    assert art.format == "onnx" and art.options["engine_built"] is False
+    assert "no CUDA GPU" in art.options["engine_reason"]
+    assert backend_for(art) == ("onnxruntime", True)
+    assert built.report["proxy"]["agreement"] >= ctx.tolerance.min_agreement
 
 
 def plant(ctx: BuildContext) -> None:

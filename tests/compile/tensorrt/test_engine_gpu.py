@@ -4,7 +4,6 @@ Skipped on machines without the tensorrt package or a CUDA GPU (no GPU was lent 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,13 @@ from tlc_runtime.backends.tensorrt import TensorRtBackend, check_engine_compat
 from tlc_runtime.integrity import read_artifact
 from trt_tiny_cnn import run_onnx
 
+ENV = probe_environment(load_target("nvidia-gpu"))  # never raises; imports tensorrt only where a GPU is
 pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu,
-              pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="needs the tensorrt package")]
+              pytest.mark.skipif(not ENV.can_build, reason=f"cannot build engines here: {ENV.reason}")]
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engine_is_built_measured_and_loadable(make_ctx, tiny, precision: str) -> None:
-    env = probe_environment(load_target("nvidia-gpu"))
-    if not env.can_build:
-        pytest.skip(f"cannot build engines here: {env.reason}")
     _, images, labels, reference = tiny
     ctx = make_ctx("nvidia-gpu", precision)
     staging: Path = ctx.staging
@@ -42,8 +39,8 @@ def test_engine_is_built_measured_and_loadable(make_ctx, tiny, precision: str) -
     built = build_tensorrt(ctx)
     art = built.artifact
     assert art.format == "tensorrt-engine" and {"engine", "timing_cache", "model"} <= set(art.files)
-    assert art.options["engine_built"] and art.options["compute_capability"] == env.compute_capability
-    check_engine_compat(art.options, env.tensorrt_version, env.compute_capability)
+    assert art.options["engine_built"] and art.options["compute_capability"] == ENV.compute_capability
+    check_engine_compat(art.options, ENV.tensorrt_version, ENV.compute_capability)
     assert built.report["engine"]["agreement"] >= ctx.tolerance.min_agreement
     assert (staging / art.files["timing_cache"].path).stat().st_size > 0
     assert np.isfinite(built.report["engine"]["max_abs_prob_delta"])
