@@ -130,3 +130,34 @@ def test_build_onnx_fp16_tries_the_head_in_float32_then_gives_up(tiny, tmp_path:
     with pytest.raises(BudgetError, match="head in float32"):
         build_onnx_fp16(ctx)
     assert len(calls) == 2 and not (tmp_path / "model.fp16.onnx").exists()
+
+
+def test_float32_islands_keep_exact_constants_and_float32_output(tiny, tmp_path: Path) -> None:
+    """The ladder's second step (preprocessing and head in float32): what the float32 nodes read is the
+    source's float32 values bit for bit (onnxconverter-common rounds them through float16), the graph
+    output stays float32 (it turns float16 there), and the graph passes onnx.checker (ONNX Runtime's
+    converter leaves it unsorted). Why ``convert_to_fp16`` is not replaced: see the fp16 module docstring."""
+    from tlc.quantize.fp16 import fp16_steps
+
+    fp32 = tiny[0]
+    label, keep = fp16_steps(fp32)[-1]
+    result = convert_to_fp16(fp32, tmp_path / "m16.onnx", keep_float32_nodes=keep)
+    model = onnx.load(str(result.path))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    source = onnx.load(str(fp32)).graph
+    source_consts = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in source.node
+                     if n.op_type == "Constant"}
+    source_consts.update({t.name: numpy_helper.to_array(t) for t in source.initializer})
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    converted = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
+                 if n.op_type == "Constant"}
+    converted.update({t.name: numpy_helper.to_array(t) for t in model.graph.initializer})
+    kept = [n for n in model.graph.node if n.name in set(keep)]
+    read = [(n.name, name) for n in kept for name in n.input if name in source_consts and
+            source_consts[name].dtype == np.float32]
+    assert len(kept) == len(keep) and read  # the preprocessing reads mean/std, the head its weights
+    for node, name in read:
+        assert made_by.get(name) is None or made_by[name].op_type == "Constant", (node, name)
+        assert converted[name].dtype == np.float32 and np.array_equal(converted[name], source_consts[name]), \
+            (node, name)
