@@ -140,7 +140,7 @@ def test_float32_islands_keep_exact_constants_and_float32_output(tiny, tmp_path:
     from tlc.quantize.fp16 import fp16_steps
 
     fp32 = tiny[0]
-    label, keep = fp16_steps(fp32)[-1]
+    _label, keep = fp16_steps(fp32)[-1]
     result = convert_to_fp16(fp32, tmp_path / "m16.onnx", keep_float32_nodes=keep)
     model = onnx.load(str(result.path))
     onnx.checker.check_model(model, full_check=True)
