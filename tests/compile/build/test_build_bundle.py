@@ -92,3 +92,28 @@ def test_a_missed_budget_exits_1_and_writes_nothing(tiny_run_dir, tmp_path, caps
 
 def test_budget_error_is_a_verification_failure():
     assert BudgetError("x").exit_code == 1
+
+
+def test_kill_9_of_a_real_build_is_cleaned_up_by_the_next_build(tiny_run_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "bundle"
+    cli = "import sys; from tlc.cli.main import main; main(sys.argv[1:])"
+    proc = subprocess.Popen([sys.executable, "-c", cli, "build", str(tiny_run_dir), "--target", "x86-cpu",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".bundle.staging-*/work")) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the build never created its staging directory"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not out.exists() and _hidden(tmp_path)
+    build_bundle(tiny_run_dir, "x86-cpu", out, log=_quiet)
+    assert (out / "manifest.json").is_file() and _hidden(tmp_path) == []
