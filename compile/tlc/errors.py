@@ -26,7 +26,11 @@ class BuildError(TlcError):
 
 
 class BudgetError(BuildError):
-    """No precision mix met the accuracy budget; no bundle was written."""
+    """No precision mix met the accuracy budget; no bundle was written.
+
+    A verification failure like ``tlc verify``'s: exit code 1, not a user error."""
+
+    exit_code = 1
 
 
 class VerificationFailed(TlcError):

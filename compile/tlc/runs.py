@@ -9,6 +9,7 @@ RUN_DIR/
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -66,11 +67,25 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a tlc run directory (no {RUN_INFO_NAME})")
     try:
-        return parse(RunInfo, json.loads(path.read_text(encoding="utf-8")), str(path))
+        info = parse(RunInfo, json.loads(path.read_text(encoding="utf-8")), str(path))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     except SchemaError as exc:
         raise ConfigError(str(exc)) from None
+    _check_preprocessing(info.preprocessing, path)
+    return info
+
+
+def _check_preprocessing(prep: Preprocessing, path: Path) -> None:
+    """Non-finite numbers here would make a model that outputs NaN for every image."""
+    for name in ("value_range", "mean", "std"):
+        values = getattr(prep, name)
+        if not all(math.isfinite(v) for v in values):
+            raise ConfigError(f"{path}: preprocessing {name} {list(values)} is not finite; "
+                              "fix the run or train it again")
+    if any(v <= 0 for v in prep.std) or prep.value_range[1] <= prep.value_range[0]:
+        raise ConfigError(f"{path}: preprocessing needs std > 0 and value_range high > low "
+                          f"(std {list(prep.std)}, value_range {list(prep.value_range)})")
 
 
 def write_run_info(run_dir: str | Path, info: RunInfo) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from ..errors import BudgetError, ConfigError
 from ..export.onnx_export import export_onnx, input_spec_for, reference_logits
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
+from ..verify.budget import budget_violations
 from ..verify.compare import Comparison, compare_logits
 from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
@@ -48,9 +48,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
 
     data: the run's dataset (path or Dataset); None means the source recorded in run.json.
     calib: calibration data (path or Dataset) for INT8; None means the run's training split.
+    ``out`` is checked and locked first (one build per output), before any inference.
     """
-    from ..train.checkpoint import load_deploy_model  # torch: imported only when building
-
     started = time.perf_counter()
     target = load_target(target) if isinstance(target, str) else target
     precision = precision or target.precision
@@ -58,48 +57,58 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
         raise ConfigError(f"target {target.name} does not support precision {precision!r}; "
                           f"it supports {', '.join(target.precisions)}")
     tolerance = tolerance or target.tolerance(precision)
+    with BundleStaging(out, overwrite=overwrite) as staging:
+        manifest, verification, report = _build(staging, run_dir, target, precision, tolerance, data, calib,
+                                                 options or {}, log, started)
+        bundle = staging.commit(manifest)
+    log(f"bundle written: {bundle}")
+    return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
+
+
+def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precision: str, tolerance: Tolerance,
+           data: Any, calib: Any, options: dict[str, Any],
+           log: Callable[[str], None], started: float) -> tuple[Manifest, Comparison, dict[str, Any]]:
+    """Everything between the locked staging directory and the commit: the manifest, what
+    verification measured, and the build report (written into the staging bundle)."""
+    from ..train.checkpoint import load_deploy_model  # torch: imported only when building
+
     model, run = load_deploy_model(run_dir)
     dataset = _dataset(run, data)
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
     test_set = _eval_set(model, dataset, "test", run, MAX_EVAL, log)
-    calibration = _calibration(dataset, calib, run, target, precision, options or {})
-
-    with BundleStaging(out, overwrite=overwrite) as staging, tempfile.TemporaryDirectory() as work:
-        log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
-        export = export_onnx(model, spec, Path(work) / "model.fp32.onnx", eval_set.inputs[:64])
-        ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec,
-                           fp32_onnx=Path(work) / "model.fp32.onnx", staging=staging.path,
-                           calibration=calibration, evaluate=make_evaluator(staging.path, spec, eval_set),
-                           tolerance=tolerance, log=log, options=options or {},
-                           evaluation_inputs=eval_set.inputs)
-        log(f"building {target.backend} {precision} artifact for target {target.name}")
-        built = get_builder(target.backend, precision)(ctx)
-        log("verifying the artifact against PyTorch on the test split")
-        verification, runner, test_logits = _verify(staging.path, built, spec, test_set)
-        _enforce(verification, tolerance, target.name, precision)
-        golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
-        report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
-                  "verification": verification.to_dict(), "budget": tolerance.__dict__,
-                  "seconds": round(time.perf_counter() - started, 2)}
-        files = {"build_report": _report_file(staging.path, "reports/build.json", report)}
-        manifest = Manifest(
-            schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
-            class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
-            artifacts=(built.artifact,), default_artifact=built.artifact.name,
-            target=TargetInfo(name=target.name, backend=target.backend, device=target.device,
-                              precision=precision),
-            golden=golden, provenance=_provenance(run, run_dir, export.opset, built),
-            metrics={"test_reference": _metrics(verification, "reference"),
-                     "test_bundle": _metrics(verification, "candidate")},
-            verification={"split": "test", "runner": runner, "budget": tolerance.__dict__,
-                          "agreement": verification.agreement,
-                          "max_abs_prob_delta": verification.max_abs_prob_delta,
-                          "balanced_accuracy_drop": verification.balanced_accuracy_drop, "passed": True},
-            files=files)
-        bundle = staging.commit(manifest)
-    log(f"bundle written: {bundle}")
-    return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
+    calibration = _calibration(dataset, calib, run, target, precision, options)
+    log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
+    fp32_onnx = staging.work / "model.fp32.onnx"
+    export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64])
+    ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec, fp32_onnx=fp32_onnx,
+                       staging=staging.path, calibration=calibration,
+                       evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,
+                       options=options, evaluation_inputs=eval_set.inputs, work=staging.work)
+    log(f"building {target.backend} {precision} artifact for target {target.name}")
+    built = get_builder(target.backend, precision)(ctx)
+    log("verifying the artifact against PyTorch on the test split")
+    verification, runner, test_logits = _verify(staging.path, built, spec, test_set)
+    _enforce(verification, tolerance, target.name, precision)
+    golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
+    report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
+              "verification": verification.to_dict(), "budget": tolerance.__dict__,
+              "seconds": round(time.perf_counter() - started, 2)}
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
+        class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
+        artifacts=(built.artifact,), default_artifact=built.artifact.name,
+        target=TargetInfo(name=target.name, backend=target.backend, device=target.device,
+                          precision=precision),
+        golden=golden, provenance=_provenance(run, run_dir, export.opset, built),
+        metrics={"test_reference": _metrics(verification, "reference"),
+                 "test_bundle": _metrics(verification, "candidate")},
+        verification={"split": "test", "runner": runner, "budget": tolerance.__dict__,
+                      "agreement": verification.agreement,
+                      "max_abs_prob_delta": verification.max_abs_prob_delta,
+                      "balanced_accuracy_drop": verification.balanced_accuracy_drop, "passed": True},
+        files={"build_report": _report_file(staging.path, "reports/build.json", report)})
+    return manifest, verification, report
 
 
 def _dataset(run: RunInfo, data: Any):
@@ -156,13 +165,7 @@ def _verify(bundle_dir: Path, built: BuiltArtifact, spec,
 
 
 def _enforce(c: Comparison, tol: Tolerance, target: str, precision: str) -> None:
-    problems = []
-    if c.agreement < tol.min_agreement:
-        problems.append(f"agreement {c.agreement:.4f} < {tol.min_agreement}")
-    if c.balanced_accuracy_drop is not None and c.balanced_accuracy_drop > tol.max_balanced_accuracy_drop + 1e-12:
-        problems.append(f"balanced-accuracy drop {c.balanced_accuracy_drop:.4f} > {tol.max_balanced_accuracy_drop}")
-    if tol.max_abs_prob_delta is not None and c.max_abs_prob_delta > tol.max_abs_prob_delta:
-        problems.append(f"max |Δprob| {c.max_abs_prob_delta:.2e} > {tol.max_abs_prob_delta:.0e}")
+    problems = budget_violations(c, tol)
     if problems:
         raise BudgetError(f"{target} {precision} artifact breaks its accuracy budget on the test split: "
                           + "; ".join(problems) + " (no bundle written)")

@@ -2,7 +2,8 @@
 
 ``tlc build`` exports the run to an FP32 ONNX (preprocessing inside), then asks the builder
 registered for (target backend, precision) to turn it into an Artifact inside the staging
-directory. Builders never write outside ``ctx.staging`` and never touch the final bundle path.
+directory. Builders write only under ``ctx.staging`` (the bundle) and ``ctx.work`` (scratch files), and
+never touch the final bundle path.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class BuildContext:
     log: Callable[[str], None] = print
     options: dict[str, Any] = field(default_factory=dict)  # CLI overrides (e.g. calibration method)
     evaluation_inputs: np.ndarray | None = None  # the inputs ``evaluate`` uses (NNCF accuracy control)
+    work: Path | None = None        # scratch space removed with the staging dir (None: the system temp dir)
 
 
 @dataclass

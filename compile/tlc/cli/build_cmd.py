@@ -25,7 +25,11 @@ from .output import console, log, pct
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
           min_agreement: float | None, overwrite: bool) -> None:
-    """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle."""
+    """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
+
+    Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
+    such as an existing --out or another build writing the same --out.
+    """
     from dataclasses import replace
 
     from ..build.builder import build_bundle

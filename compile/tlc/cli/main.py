@@ -1,7 +1,8 @@
 """Entry point: a lazily-loaded click group and the one place errors become exit codes.
 
-Exit codes: 0 success, 1 verification failed, 2 user error (bad path, data, target, budget...),
-3 internal error, 130 interrupted. User errors print one line ``Error: ...`` on stderr.
+Exit codes: 0 success, 1 verification failed (``tlc verify``, or a ``tlc build`` whose artifact breaks
+its accuracy budget), 2 user error (bad path, data, target, option...), 3 internal error, 130 interrupted.
+User errors print one line ``Error: ...`` on stderr.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def cli() -> None:
       tlc train DATA --arch resnet18 --weights RUN_OR_WEIGHTS --out runs/a
       tlc build runs/a --target x86-cpu --out bundles/a
       tlc verify bundles/a --data DATA
+
+    \b
+    Exit codes: 0 success, 1 verification failed (tlc verify, or a build that breaks its
+    accuracy budget), 2 user error, 3 internal error, 130 interrupted.
     """
 
 

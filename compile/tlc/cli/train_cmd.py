@@ -33,7 +33,8 @@ from .output import console, pct
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit-train", default=None, type=int, help="Use at most N training images (stratified).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
+              "complete; a failed run leaves the old one untouched).")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,

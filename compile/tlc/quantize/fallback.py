@@ -12,20 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..targets import Tolerance
+from ..verify.budget import budget_violations
 from ..verify.compare import Comparison
-
-
-def budget_violations(cmp: Comparison, tol: Tolerance) -> list[str]:
-    """Which parts of the budget ``cmp`` breaks (empty list: within budget)."""
-    problems = []
-    if cmp.agreement < tol.min_agreement:
-        problems.append(f"agreement {cmp.agreement:.2%} < {tol.min_agreement:.2%}")
-    drop = cmp.balanced_accuracy_drop
-    if drop is not None and drop > tol.max_balanced_accuracy_drop + 1e-12:
-        problems.append(f"balanced-accuracy drop {drop * 100:.2f} pts > {tol.max_balanced_accuracy_drop * 100:.2f} pts")
-    if tol.max_abs_prob_delta is not None and cmp.max_abs_prob_delta > tol.max_abs_prob_delta:
-        problems.append(f"max |Δprob| {cmp.max_abs_prob_delta:.2g} > {tol.max_abs_prob_delta:.2g}")
-    return problems
 
 
 @dataclass(frozen=True)

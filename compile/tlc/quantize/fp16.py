@@ -51,8 +51,7 @@ from tlc_runtime.manifest import Artifact
 
 from ..build.context import BuildContext, BuiltArtifact
 from ..errors import BudgetError, BuildError
-from ..targets import Tolerance
-from ..verify.compare import Comparison
+from ..verify.budget import budget_violations
 from .fp16_graph import compute_nodes_after_last, preprocessing_nodes, topological_sort
 
 FLOAT, FLOAT16 = TensorProto.FLOAT, TensorProto.FLOAT16
@@ -249,20 +248,6 @@ def _elem_types(graph: onnx.GraphProto) -> dict[str, int]:
     return types
 
 
-def budget_failures(comparison: Comparison, tolerance: Tolerance) -> list[str]:
-    """Which parts of the accuracy budget a candidate breaks (empty list: within budget)."""
-    failures = []
-    if comparison.agreement < tolerance.min_agreement:
-        failures.append(f"agreement {comparison.agreement:.4f} < {tolerance.min_agreement}")
-    drop = comparison.balanced_accuracy_drop
-    if drop is not None and drop > tolerance.max_balanced_accuracy_drop:
-        failures.append(f"balanced-accuracy drop {drop:.4f} > {tolerance.max_balanced_accuracy_drop}")
-    limit = tolerance.max_abs_prob_delta
-    if limit is not None and comparison.max_abs_prob_delta > limit:
-        failures.append(f"max |Δprob| {comparison.max_abs_prob_delta:.2e} > {limit:.0e}")
-    return failures
-
-
 def fp16_steps(fp32_onnx: str | Path) -> list[tuple[str, list[str]]]:
     """The FP16 fallback ladder: (label, nodes kept in float32) — the preprocessing, then also the
     classifier head (last Gemm/MatMul/Conv and everything after it)."""
@@ -285,7 +270,7 @@ def build_onnx_fp16(ctx: BuildContext) -> BuiltArtifact:
         result = convert_to_fp16(ctx.fp32_onnx, out, keep_float32_nodes=keep)
         artifact = _fp16_artifact(ctx, out, result)
         comparison = ctx.evaluate(artifact)
-        failures = budget_failures(comparison, ctx.tolerance)
+        failures = budget_violations(comparison, ctx.tolerance)
         report["steps"].append({"step": label, "float32_nodes": len(result.float32_nodes),
                                 "agreement": comparison.agreement,
                                 "max_abs_prob_delta": comparison.max_abs_prob_delta,

@@ -188,7 +188,7 @@ def build_ort_int8(ctx: BuildContext) -> BuiltArtifact:
     calibration = check_calibration(ctx.calibration, ctx.target.calibration.min_samples)
     method, percentile = calibration_settings(ctx)
     scheme = scheme_for(ctx.target, ctx.options)
-    with tempfile.TemporaryDirectory(prefix="tlc-int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tlc-int8-", dir=ctx.work) as tmp:
         work = Path(tmp)
         quantizer = QdqQuantizer(ctx.fp32_onnx, calibration, scheme, method, percentile, work)
         ctx.log(f"INT8 QDQ: {len(quantizer.layers)} layers, {method} calibration on {len(calibration)} images, "

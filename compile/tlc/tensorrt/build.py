@@ -28,7 +28,8 @@ from tlc_runtime.manifest import Artifact
 
 from ..build.context import BuildContext, BuiltArtifact
 from ..errors import BudgetError, BuildError
-from ..quantize.fp16 import budget_failures, convert_to_fp16, fp16_steps
+from ..quantize.fp16 import convert_to_fp16, fp16_steps
+from ..verify.budget import budget_violations
 from .compat import check_tensorrt_compat
 from .engine import EngineEnvironment, build_engine_files, probe_environment
 from .prepare import PreparedOnnx, prepare_for_tensorrt
@@ -137,7 +138,7 @@ def _artifact(ctx: BuildContext, fmt: str, files: dict[str, Any], options: dict[
 
 def _measure(ctx: BuildContext, artifact: Artifact, what: str) -> dict[str, Any]:
     comparison = ctx.evaluate(artifact)
-    failures = budget_failures(comparison, ctx.tolerance)
+    failures = budget_violations(comparison, ctx.tolerance)
     ctx.log(f"{what}: agreement {comparison.agreement:.4f}, max |Δprob| {comparison.max_abs_prob_delta:.2e}")
     if failures:
         raise BudgetError(f"{what} for {ctx.target.name} at {ctx.precision} breaks the budget: "

@@ -31,7 +31,14 @@ from .config import TrainConfig
 from .loop import batches_per_epoch, class_weights, mean_loss, predict, recalibrate_batchnorm, train_epoch
 from .metrics import classification_metrics
 from .progress import PLOT_NAME, Reporter, write_plot
-from .rundir import build_run_info, check_resume, make_preprocessing, new_run_id, prepare_out_dir
+from .rundir import (
+    RunDirectory,
+    build_run_info,
+    check_out_dir,
+    check_resume,
+    make_preprocessing,
+    new_run_id,
+)
 from .schedule import apply_freeze, make_optimizer, make_scheduler, trainable_stages
 from .weights import WeightsSource, resolve_weights, run_arch
 
@@ -60,21 +67,29 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
 
     ``data`` is a path for ``tlc.data.load_dataset`` or an already loaded Dataset. A directory that
     already holds a run is refused unless ``overwrite`` (or ``config.resume``, which continues from
-    last.safetensors at the next epoch up to ``config.epochs``).
+    last.safetensors at the next epoch up to ``config.epochs``). A run that fails leaves no directory
+    (with ``overwrite``: the previous run untouched); see ``RunDirectory``.
     """
     out_dir = Path(out_dir)
     arch = config.arch or run_arch(config.weights) or DEFAULT_ARCH
     get_arch(arch)
     device = _device(config.device)
-    prepare_out_dir(out_dir, config.resume, overwrite)
+    check_out_dir(out_dir, config.resume, overwrite)  # refuse early; checked again under the lock
     source = resolve_weights(config.weights, arch)
     dataset = _load_dataset(data, config)
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
+    reporter = Reporter(progress)
     try:
-        return _run(dataset, out_dir, config, arch, source, device, Reporter(progress))
+        with RunDirectory(out_dir, config.resume, overwrite) as work_dir:
+            info = _run(dataset, work_dir, config, arch, source, device, reporter)
     finally:
         torch.set_num_threads(threads)
+    if info.test_metrics:
+        test = info.test_metrics
+        reporter.log(f"best epoch {info.best_epoch}: test balanced accuracy {test['balanced_accuracy']:.4f}, "
+                     f"AUC {test['auc'] if test['auc'] is None else round(test['auc'], 4)}  → {out_dir}")
+    return info
 
 
 def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source: WeightsSource,
@@ -144,9 +159,6 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
     info = run_info(test)
     write_run_info(out_dir, info)
     write_plot(out_dir / PLOT_NAME, state.history)
-    if test:
-        reporter.log(f"best epoch {state.best_epoch}: test balanced accuracy {test['balanced_accuracy']:.4f}, "
-                     f"AUC {test['auc'] if test['auc'] is None else round(test['auc'], 4)}  → {out_dir}")
     return info
 
 

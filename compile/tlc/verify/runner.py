@@ -3,6 +3,7 @@ PyTorch run on labelled data, with thresholds from the bundle's recorded budget 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from .budget import at_least, at_most
 from .compare import Comparison, compare_logits
 
 
@@ -126,13 +128,15 @@ def _checks(c: Comparison, budget: dict[str, Any], max_drop, min_agreement, max_
     max_prob_delta = budget.get("max_abs_prob_delta") if max_prob_delta is None else max_prob_delta
     checks = []
     if min_agreement is not None:
-        checks.append(Check("top1_agreement", c.agreement, min_agreement, c.agreement >= min_agreement, ">="))
+        checks.append(Check("top1_agreement", c.agreement, min_agreement, at_least(c.agreement, min_agreement),
+                            ">="))
     if max_drop is not None and c.balanced_accuracy_drop is not None:
         drop = c.balanced_accuracy_drop
-        checks.append(Check("balanced_accuracy_drop", drop, max_drop, drop <= max_drop + 1e-12, "<="))
-    if max_prob_delta is not None:
-        d = c.max_abs_prob_delta
-        checks.append(Check("max_abs_prob_delta", d, max_prob_delta, d <= max_prob_delta, "<="))
+        checks.append(Check("balanced_accuracy_drop", drop, max_drop, at_most(drop, max_drop), "<="))
+    d = c.max_abs_prob_delta
+    if max_prob_delta is not None or not math.isfinite(d):  # |Δprob| <= 1 always: only NaN/Inf break 1.0
+        limit = 1.0 if max_prob_delta is None else max_prob_delta
+        checks.append(Check("max_abs_prob_delta", d, limit, at_most(d, limit), "<="))
     if not checks:
         raise ConfigError("no thresholds: the bundle records no budget; pass --max-drop / --min-agreement")
     return checks

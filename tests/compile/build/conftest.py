@@ -35,3 +35,22 @@ def tiny_manifest():
             golden=GoldenSet(file=file_entry(directory, "golden.npz"), count=1, atol_prob=1e-4))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory):
+    """A one-epoch resnet18 run at 16 px on sklearn digits 0 and 1, trained from an .npz file so that
+    ``tlc build`` finds its data through run.json (a few seconds on 2 CPU cores)."""
+    from sklearn.datasets import load_digits
+    from tlc.train import TrainConfig, train
+
+    digits = load_digits(n_class=2)
+    images = np.rint(digits.images * 255 / 16).astype(np.uint8)
+    labels = digits.target.astype(np.int64)
+    root = tmp_path_factory.mktemp("tiny")
+    np.savez(root / "digits01.npz", train_images=images[:200], train_labels=labels[:200],
+             val_images=images[200:280], val_labels=labels[200:280],
+             test_images=images[280:], test_labels=labels[280:])
+    config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=80, patience=None)
+    train(root / "digits01.npz", root / "run", config, progress=False)
+    return root / "run"

@@ -128,3 +128,48 @@ def test_16bit_data_trains_with_float32_input_and_its_value_range(tmp_path):
     model, _ = load_deploy_model(tmp_path / "run")
     with torch.no_grad():
         assert model(torch.full((1, 16, 16, 1), 4095.0)).shape == (1, 2)
+
+
+def _without_val(dataset):
+    return dataclasses.replace(dataset, splits={k: v for k, v in dataset.splits.items() if k != "val"})
+
+
+def test_failed_training_leaves_no_run_directory(tmp_path, digits04, tiny_config, monkeypatch):
+    from tlc.errors import DataError
+
+    with pytest.raises(DataError, match="validation"):  # bad data, found after the run was prepared
+        train(_without_val(digits04), tmp_path / "bad-data", tiny_config, progress=False)
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("simulated crash mid-training")
+
+    monkeypatch.setattr("tlc.train.trainer.train_epoch", crash)
+    with pytest.raises(RuntimeError, match="simulated"):
+        train(digits04, tmp_path / "crashed", tiny_config, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_overwrite_keeps_the_previous_run_untouched(tiny_run, digits04, tiny_config, tmp_path,
+                                                           monkeypatch):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+    def crash_after_first_epoch(self, record, epochs, best):
+        raise RuntimeError("simulated crash after epoch 1 was saved")
+
+    monkeypatch.setattr("tlc.train.trainer.Reporter.epoch_line", crash_after_first_epoch)
+    with pytest.raises(RuntimeError, match="simulated"):
+        train(digits04, run_dir, dataclasses.replace(tiny_config, seed=3), progress=False, overwrite=True)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_cli_train_with_unreadable_data_leaves_no_run_directory(tmp_path, capsys):
+    from tlc.cli.main import run
+
+    assert run(["train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "r")]) == 2
+    assert "missing.npz" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
