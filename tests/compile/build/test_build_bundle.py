@@ -28,7 +28,7 @@ def test_non_finite_preprocessing_is_refused_before_export(tiny_run_dir, tmp_pat
     info = json.loads((broken / "run.json").read_text())
     info["preprocessing"][field] = value
     (broken / "run.json").write_text(json.dumps(info))
-    with pytest.raises(ConfigError, match=f"preprocessing {field}.*not finite"):
+    with pytest.raises(ConfigError, match=rf"preprocessing\.{field}\[\d\]: expected a finite number"):
         build_bundle(broken, "x86-cpu", tmp_path / "bundle", log=_quiet)
     assert not (tmp_path / "bundle").exists() and _hidden(tmp_path) == []
 
