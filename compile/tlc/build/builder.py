@@ -17,7 +17,7 @@ from tlc_runtime.manifest import SCHEMA_VERSION, GoldenSet, Manifest, OutputSpec
 
 from .. import __version__
 from ..errors import BudgetError, ConfigError
-from ..export.onnx_export import export_onnx, input_spec_for, reference_logits
+from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, reference_logits
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.compare import Comparison, compare_logits
@@ -67,7 +67,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
 
     with BundleStaging(out, overwrite=overwrite) as staging, tempfile.TemporaryDirectory() as work:
         log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
-        export = export_onnx(model, spec, Path(work) / "model.fp32.onnx", eval_set.inputs[:64])
+        export = export_onnx(model, spec, Path(work) / "model.fp32.onnx", eval_set.inputs[:64],
+                             metadata=onnx_metadata(run.class_names, spec, run.preprocessing))
         ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec,
                            fp32_onnx=Path(work) / "model.fp32.onnx", staging=staging.path,
                            calibration=calibration, evaluate=make_evaluator(staging.path, spec, eval_set),
