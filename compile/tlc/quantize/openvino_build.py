@@ -2,7 +2,11 @@
 
 fp32/int8 artifacts record INFERENCE_PRECISION_HINT "f32" so a CPU with bf16 units does not silently
 compute in bf16; fp16 artifacts record "f16" (GPU/NPU). The IR itself carries the hints too (rt_info
-``runtime_options``) and its input's NHWC layout, for users who compile it with plain OpenVINO. NPU needs static shapes: its model is
+``runtime_options``) and its input's NHWC layout, for users who compile it with plain OpenVINO. Caveat,
+measured with OpenVINO 2026.4: its CPU plugin reads only the KV-cache keys from ``runtime_options``
+(an invalid INFERENCE_PRECISION_HINT there is accepted silently, an invalid KV_CACHE_PRECISION is
+refused), so on a bf16 CPU a plain compile still needs ``{"INFERENCE_PRECISION_HINT": "f32"}``;
+tlc_runtime always passes it. NPU needs static shapes: its model is
 reshaped to batch 1 and the runtime feeds it one image at a time. INT8 is NNCF post-training
 quantization (fast bias correction, then full bias correction); if that misses the budget and the
 target allows it, NNCF's accuracy control reverts the most harmful quantizers to float (bounded
