@@ -123,3 +123,14 @@ def test_available_cores_counts_physical_cores_this_process_may_use():
     cores = available_cores()
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert 1 <= cores <= allowed
+
+
+def test_allow_spinning_reaches_the_session_and_is_validated(grey_bundle):
+    """Issue #10 item 2: idle ORT threads spinning cost 2× latency next to another busy process."""
+    for value, expected in ((False, "0"), (True, "1")):
+        clf = tlc_runtime.load(grey_bundle.path, options={"allow_spinning": value})
+        entries = clf._session._sess.get_session_options().get_session_config_entry
+        assert entries("session.intra_op.allow_spinning") == expected
+        assert clf.check().passed
+    with pytest.raises(tlc_runtime.TlcRuntimeError, match="allow_spinning must be true or false"):
+        tlc_runtime.load(grey_bundle.path, options={"allow_spinning": "no"})

@@ -5,6 +5,9 @@ Runtime ``options`` (all optional; None/absent means the default written here):
     process may use, see :func:`available_cores`, set explicitly: left at 0, ORT also pins its threads
     to cores, which measured 1.1-1.5× slower at batch 1 on a shared 2-core VM).
   - ``inter_op_num_threads``: ORT's inter-op pool (default 0 = ORT's choice; unused in sequential mode).
+  - ``allow_spinning``: bool, whether idle intra-op threads spin waiting for work (default True, ORT's
+    default: lowest batch-1 latency on an idle machine). False on a shared host: with another busy
+    process on a 2-core VM, ResNet-18 INT8 took 2.0-2.2 ms without spinning and 4-5 ms with it.
   - ``graph_optimization_level``: "disable" | "basic" | "extended" | "all" (default "all").
   - ``cache_dir``: TensorRT EP engine/timing cache directory (device "tensorrt" only); engines are kept
     in a sub-folder per model content, because the EP's own cache key ignores the weights.
@@ -29,7 +32,8 @@ from ..onnx_external import check_no_external_data
 from .base import Backend, Session, SessionInfo, file_label, require
 
 INSTALL_HINT = "pip install onnxruntime (or onnxruntime-gpu for the cuda/tensorrt devices)"
-RUNTIME_OPTION_KEYS = ("cache_dir", "graph_optimization_level", "inter_op_num_threads", "intra_op_num_threads")
+RUNTIME_OPTION_KEYS = ("allow_spinning", "cache_dir", "graph_optimization_level", "inter_op_num_threads",
+                       "intra_op_num_threads")
 _ARTIFACT_OPTION_KEYS = ("graph_optimization_level", "inter_op_num_threads", "intra_op_num_threads")
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
@@ -168,6 +172,10 @@ def _session_options(ort: Any, opts: dict[str, Any]) -> Any:
         if key == "intra_op_num_threads" and value == 0:
             value = available_cores()  # explicit, so ORT does not pin its threads to cores
         setattr(so, key, value)
+    spinning = opts.get("allow_spinning", True)
+    if not isinstance(spinning, bool):
+        raise TlcRuntimeError(f"allow_spinning must be true or false, got {spinning!r}")
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return so
 
 
