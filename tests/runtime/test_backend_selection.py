@@ -134,3 +134,29 @@ def test_allow_spinning_reaches_the_session_and_is_validated(grey_bundle):
         assert clf.check().passed
     with pytest.raises(tlc_runtime.TlcRuntimeError, match="allow_spinning must be true or false"):
         tlc_runtime.load(grey_bundle.path, options={"allow_spinning": "no"})
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread affinities from Linux /proc")
+def test_runtime_sessions_leave_onnxruntime_threads_unpinned(grey_bundle):
+    """The behaviour behind the explicit count: no ORT worker thread is tied to one core."""
+    import threading
+
+    import numpy as np
+
+    def affinities() -> dict[str, str]:
+        out = {}
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                status = (task / "status").read_text()
+            except OSError:  # the thread ended meanwhile
+                continue
+            out[task.name] = next(line.split()[1] for line in status.splitlines()
+                                  if line.startswith("Cpus_allowed_list"))
+        return out
+
+    before = affinities()
+    clf = tlc_runtime.load(grey_bundle.path)
+    clf.predict_logits(np.zeros((2, 8, 8, 1), np.uint8))
+    new = {tid: cpus for tid, cpus in affinities().items() if tid not in before}
+    process = before[str(threading.get_native_id())]
+    assert all(cpus == process for cpus in new.values()), f"pinned ORT threads: {new} (process: {process})"
