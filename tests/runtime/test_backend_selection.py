@@ -98,3 +98,65 @@ def test_tensorrt_ep_engines_are_cached_per_model_content(make_bundle, monkeypat
                              cache_dir=cache)
     assert seen[0] != seen[1] and seen[0] == seen[2]
     assert all(p.is_dir() and cache in p.parents for p in seen)
+
+
+def test_default_thread_count_is_explicit_so_onnxruntime_does_not_pin_threads(grey_bundle, monkeypatch):
+    """Issue #10 item 2: left at 0, ONNX Runtime picks its thread count *and* pins its threads to
+    cores, which measured 1.1-1.5× slower at batch 1 on a shared 2-core VM than the same count
+    set explicitly (what a hand-written session does). The runtime sets the count itself."""
+    from tlc_runtime.backends import onnxruntime as backend
+
+    monkeypatch.setattr(backend, "available_cores", lambda: 3)
+    clf = tlc_runtime.load(grey_bundle.path)  # the artifact records intra_op_num_threads 0 (default)
+    assert clf.info.details["intra_op_num_threads"] == 3
+    assert clf._session._sess.get_session_options().intra_op_num_threads == 3
+    clf = tlc_runtime.load(grey_bundle.path, options={"intra_op_num_threads": 1})
+    assert clf._session._sess.get_session_options().intra_op_num_threads == 1
+    assert clf.info.details["intra_op_num_threads"] == 1
+
+
+def test_available_cores_counts_physical_cores_this_process_may_use():
+    import os
+
+    from tlc_runtime.backends.onnxruntime import available_cores
+
+    cores = available_cores()
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 1 <= cores <= allowed
+
+
+def test_allow_spinning_reaches_the_session_and_is_validated(grey_bundle):
+    """Issue #10 item 2: idle ORT threads spinning cost 2× latency next to another busy process."""
+    for value, expected in ((False, "0"), (True, "1")):
+        clf = tlc_runtime.load(grey_bundle.path, options={"allow_spinning": value})
+        entries = clf._session._sess.get_session_options().get_session_config_entry
+        assert entries("session.intra_op.allow_spinning") == expected
+        assert clf.check().passed
+    with pytest.raises(tlc_runtime.TlcRuntimeError, match="allow_spinning must be true or false"):
+        tlc_runtime.load(grey_bundle.path, options={"allow_spinning": "no"})
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread affinities from Linux /proc")
+def test_runtime_sessions_leave_onnxruntime_threads_unpinned(grey_bundle):
+    """The behaviour behind the explicit count: no ORT worker thread is tied to one core."""
+    import threading
+
+    import numpy as np
+
+    def affinities() -> dict[str, str]:
+        out = {}
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                status = (task / "status").read_text()
+            except OSError:  # the thread ended meanwhile
+                continue
+            out[task.name] = next(line.split()[1] for line in status.splitlines()
+                                  if line.startswith("Cpus_allowed_list"))
+        return out
+
+    before = affinities()
+    clf = tlc_runtime.load(grey_bundle.path)
+    clf.predict_logits(np.zeros((2, 8, 8, 1), np.uint8))
+    new = {tid: cpus for tid, cpus in affinities().items() if tid not in before}
+    process = before[str(threading.get_native_id())]
+    assert all(cpus == process for cpus in new.values()), f"pinned ORT threads: {new} (process: {process})"

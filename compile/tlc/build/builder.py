@@ -16,7 +16,7 @@ from tlc_runtime.manifest import SCHEMA_VERSION, GoldenSet, Manifest, OutputSpec
 
 from .. import __version__
 from ..errors import BudgetError, ConfigError
-from ..export.onnx_export import export_onnx, input_spec_for, reference_logits
+from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, reference_logits
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.budget import budget_violations
@@ -80,7 +80,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     calibration = _calibration(dataset, calib, run, target, precision, options)
     log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
-    export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64])
+    export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64],
+                         metadata=onnx_metadata(run.class_names, spec, run.preprocessing))
     ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec, fp32_onnx=fp32_onnx,
                        staging=staging.path, calibration=calibration,
                        evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,

@@ -4,16 +4,22 @@ The exported graph takes raw pixels at the model size (NHWC, uint8 for 8-bit sou
 exact 16-bit values otherwise), dynamic batch, and returns ``logits``. Opset 17 through the TorchScript
 exporter: the widest TensorRT compatibility (8.6 reads up to 17). Where that exporter is gone, the
 dynamo exporter is used and the opset it produces is recorded.
+
+Every exported file carries, as ONNX ``metadata_props`` (see :func:`onnx_metadata`), the class names
+and a summary of the input and the preprocessing inside the graph, so the file is usable outside
+tlc; the INT8/FP16 artifacts derived from it keep them.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tlc_runtime.manifest import InputSpec
+from tlc_runtime.manifest import InputSpec, Preprocessing
 
 from ..errors import BuildError
 
@@ -38,10 +44,37 @@ def input_spec_for(height: int, width: int, channels: int, dtype: str) -> InputS
     return InputSpec(name=INPUT_NAME, height=height, width=width, channels=channels, dtype=dtype)
 
 
-def export_onnx(model, spec: InputSpec, path: str | Path, check_inputs: np.ndarray) -> ExportReport:
+def onnx_metadata(class_names: Sequence[str], spec: InputSpec, preprocessing: Preprocessing) -> dict[str, str]:
+    """The ``metadata_props`` of every tlc ONNX: class names (JSON list, logit order), the input
+    (name, NHWC layout, size, dtype) and the preprocessing the graph applies (JSON objects)."""
+    model_input = {"name": spec.name, "layout": "NHWC", "height": spec.height, "width": spec.width,
+                   "channels": spec.channels, "dtype": spec.dtype}
+    return {"class_names": json.dumps(list(class_names)), "input": json.dumps(model_input),
+            "preprocessing": json.dumps(asdict(preprocessing)), "output": json.dumps({"name": OUTPUT_NAME,
+                                                                                     "kind": "logits"})}
+
+
+def set_metadata(model, metadata: Mapping[str, str]) -> None:
+    """Replace ``model``'s ``metadata_props`` (an onnx ModelProto) with ``metadata``."""
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+
+
+def copy_metadata(source: str | Path, model) -> None:
+    """Give ``model`` (a ModelProto derived from the ONNX at ``source``) the source's metadata_props."""
+    import onnx
+
+    props = onnx.load(str(source), load_external_data=False).metadata_props
+    set_metadata(model, {p.key: p.value for p in props})
+
+
+def export_onnx(model, spec: InputSpec, path: str | Path, check_inputs: np.ndarray,
+                metadata: Mapping[str, str] | None = None) -> ExportReport:
     """Export ``model`` (NHWC raw pixels → logits, eval mode) to ``path``; full onnx check; compare with torch.
 
     ``check_inputs``: real inputs (N×H×W×C in the graph dtype) used for the numerical check.
+    ``metadata``: written as the file's ``metadata_props`` (see :func:`onnx_metadata`); None writes none.
     """
     import onnx
     import torch
@@ -52,6 +85,9 @@ def export_onnx(model, spec: InputSpec, path: str | Path, check_inputs: np.ndarr
     exporter = _export(model, example, path)
     try:
         proto = onnx.load(str(path))
+        if metadata:
+            set_metadata(proto, metadata)
+            onnx.save(proto, str(path))
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:  # onnx raises several unrelated types
         raise BuildError(f"exported ONNX failed onnx.checker: {exc}") from None

@@ -93,3 +93,39 @@ def _drop_unused_initializers(model) -> None:
     used = {name for node in model.graph.node for name in node.input}
     for init in [i for i in model.graph.initializer if i.name not in used]:
         model.graph.initializer.remove(init)
+
+
+DEFAULT_DOMAIN = ""
+
+
+def _domain(name: str) -> str:
+    return DEFAULT_DOMAIN if name == "ai.onnx" else name
+
+
+def used_domains(model) -> set[str]:
+    """Opset domains the nodes of ``model`` use (subgraphs and local functions included)."""
+    import onnx
+
+    used: set[str] = set()
+    graphs = [model.graph, *(f for f in model.functions)]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            used.add(_domain(node.domain))
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    graphs.append(attr.g)
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    graphs.extend(attr.graphs)
+    used.update(_domain(f.domain) for f in model.functions)
+    return used
+
+
+def drop_unused_opsets(model) -> list[str]:
+    """Remove opset imports of domains no node uses (ONNX Runtime's optimizer declares a dozen);
+    the default domain always stays. Returns the domains removed."""
+    used = used_domains(model) | {DEFAULT_DOMAIN}
+    unused = [imp for imp in model.opset_import if _domain(imp.domain) not in used]
+    for imp in unused:
+        model.opset_import.remove(imp)
+    return [imp.domain for imp in unused]

@@ -1,7 +1,12 @@
 """OpenVINO IR artifacts (fp32, fp16, int8 via NNCF) for the intel-* targets.
 
 fp32/int8 artifacts record INFERENCE_PRECISION_HINT "f32" so a CPU with bf16 units does not silently
-compute in bf16; fp16 artifacts record "f16" (GPU/NPU). NPU needs static shapes: its model is
+compute in bf16; fp16 artifacts record "f16" (GPU/NPU). The IR itself carries the hints too (rt_info
+``runtime_options``) and its input's NHWC layout, for users who compile it with plain OpenVINO. Caveat,
+measured with OpenVINO 2026.4: its CPU plugin reads only the KV-cache keys from ``runtime_options``
+(an invalid INFERENCE_PRECISION_HINT there is accepted silently, an invalid KV_CACHE_PRECISION is
+refused), so on a bf16 CPU a plain compile still needs ``{"INFERENCE_PRECISION_HINT": "f32"}``;
+tlc_runtime always passes it. NPU needs static shapes: its model is
 reshaped to batch 1 and the runtime feeds it one image at a time. INT8 is NNCF post-training
 quantization (fast bias correction, then full bias correction); if that misses the budget and the
 target allows it, NNCF's accuracy control reverts the most harmful quantizers to float (bounded
@@ -90,8 +95,18 @@ def _convert(ov, ctx: BuildContext):
         raise BuildError(f"OpenVINO cannot convert {ctx.fp32_onnx.name}: {_one_line(exc)}") from None
 
 
+def embed_runtime_options(ov, model, options: dict[str, Any]) -> None:
+    """Write the artifact's precision and performance hints into the IR's rt_info ``runtime_options``
+    and mark the pixel input NHWC, so the IR says how to run it without tlc's manifest."""
+    for key in ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT"):
+        model.set_rt_info(str(options[key]), ["runtime_options", key])
+    for parameter in model.get_parameters():
+        parameter.set_layout(ov.Layout("NHWC"))
+
+
 def _save(ov, ctx: BuildContext, model, options: dict[str, Any], compress: bool) -> Artifact:
     (ctx.staging / "openvino").mkdir(parents=True, exist_ok=True)
+    embed_runtime_options(ov, model, options)
     try:
         ov.save_model(model, str(ctx.staging / XML), compress_to_fp16=compress)
     except Exception as exc:

@@ -27,7 +27,14 @@ from ..errors import BudgetError, BuildError, ConfigError
 from ..targets import Target
 from .calibration import ArrayDataReader, check_calibration
 from .fallback import greedy_fallback
-from .graph import COMPUTE_OPS, compute_nodes, name_unnamed_nodes, preprocessing_nodes, unquantize_outputs
+from .graph import (
+    COMPUTE_OPS,
+    compute_nodes,
+    drop_unused_opsets,
+    name_unnamed_nodes,
+    preprocessing_nodes,
+    unquantize_outputs,
+)
 from .mixed import keep_in_float
 
 MODEL_FILE = "model.int8.onnx"
@@ -129,6 +136,7 @@ class QdqQuantizer:
                             calibration_cache_path=str(self.cache))
             model = onnx.load(str(out_path))
             unquantize_outputs(model)
+            drop_unused_opsets(model)
             onnx.save(model, str(out_path))
         except Exception as exc:  # onnxruntime raises many unrelated types
             raise BuildError(f"INT8 quantization of {self.prepared.name} failed: {exc}") from None
@@ -139,6 +147,7 @@ class QdqQuantizer:
         import onnx
 
         model = keep_in_float(onnx.load(str(qdq_path)), onnx.load(str(self.prepared)), float_layers)
+        drop_unused_opsets(model)
         onnx.save(model, str(out_path))
         return Path(out_path)
 

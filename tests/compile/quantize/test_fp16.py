@@ -57,6 +57,18 @@ def test_trained_cnn_in_fp16_matches_fp32(tiny, tmp_path: Path) -> None:
     assert abs(comparison.balanced_accuracy_drop) <= 0.01
 
 
+
+def test_fp16_onnx_keeps_the_metadata_of_its_source(tiny, tmp_path: Path) -> None:
+    """Issue #10 item 4: class names and preprocessing summary survive the FP16 conversion."""
+    model = onnx.load(str(tiny[0]))
+    metadata = {"class_names": '["a", "b"]', "preprocessing": '{"value_range": [0.0, 255.0]}'}
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / "with-metadata.onnx"))
+    result = convert_to_fp16(tmp_path / "with-metadata.onnx", tmp_path / "m16.onnx")
+    assert {p.key: p.value for p in onnx.load(str(result.path)).metadata_props} == metadata
+
+
 def softmax_graph(tmp_path: Path) -> Path:
     """x → MatMul(W) → Add(W2 shared with a Mul after the Softmax) → Softmax → Mul(W2) → y, plus a huge constant."""
     rng = np.random.default_rng(0)

@@ -34,6 +34,29 @@ def test_fp32_ir_matches_onnxruntime_and_runs_f32(make_ctx, digits_model):
     assert built.report["result"]["passed"]
 
 
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_ir_carries_its_hints_and_layout_for_plain_openvino(make_ctx, digits_model, precision):
+    """Issue #10 item 4: a user's plain ``compile_model(xml, "CPU")`` gets the artifact's f32 precision
+    and performance hints and the NHWC layout from the IR itself, and tlc_runtime's outputs."""
+    from tlc_runtime.backends import get_backend
+    from tlc_runtime.integrity import read_artifact
+
+    ctx = make_ctx(target="intel-cpu", precision=precision)
+    art = build_openvino(ctx).artifact
+    core = ov.Core()
+    model = core.read_model(str(ctx.staging / XML))
+    for key in ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT"):
+        assert model.get_rt_info(["runtime_options", key]).astype(str) == art.options[key]
+    assert model.inputs[0].get_node().get_layout() == ov.Layout("NHWC")
+    compiled = core.compile_model(str(ctx.staging / XML), "CPU")
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    x = digits_model["x_eval"][:64]
+    plain = np.concatenate([np.asarray(compiled(x[i:i + 1])[0]) for i in range(len(x))])
+    ours = get_backend("openvino").open(art, read_artifact(ctx.staging, art), ctx.input_spec).infer(x)
+    assert np.abs(softmax(plain) - softmax(ours)).max() <= 1e-5
+
+
 def test_fp16_ir_records_f16_hint_and_halves_weights(make_ctx):
     fp32 = build_openvino(make_ctx(target="intel-gpu", precision="fp32"))
     ctx = make_ctx(target="intel-gpu", precision="fp16")

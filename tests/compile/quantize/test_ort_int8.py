@@ -127,3 +127,54 @@ def test_symmetric_scheme_has_zero_points_zero(make_ctx):
     assert any(zp.dtype == np.int8 for zp in zero_points)
     assert all(zp.dtype in (np.int8, np.int32) and not zp.any() for zp in zero_points)  # int32: biases
     assert built.report["calibration_method"] == "percentile" and built.report["scheme"]["activation_type"] == "int8"
+
+
+def _used_domains(model) -> set[str]:
+    return {"" if n.domain == "ai.onnx" else n.domain for n in model.graph.node}
+
+
+@pytest.fixture
+def fp32_with_metadata(digits_model, tmp_path):
+    """The digits FP32 ONNX with the metadata_props tlc's exporter writes."""
+    from tlc.export.onnx_export import onnx_metadata, set_metadata
+
+    from .conftest import INPUT_SPEC, run_info
+
+    run = run_info()
+    metadata = onnx_metadata(run.class_names, INPUT_SPEC, run.preprocessing)
+    model = onnx.load(str(digits_model["onnx"]))
+    set_metadata(model, metadata)
+    path = tmp_path / "fp32-with-metadata.onnx"
+    onnx.save(model, str(path))
+    return path, metadata
+
+
+@pytest.mark.parametrize("budget", ["default", "fallback"])
+def test_int8_onnx_keeps_metadata_and_declares_only_used_opsets(make_ctx, fp32_with_metadata, budget):
+    """Issue #10 item 4: class names and preprocessing survive quantization (also a fallback mix);
+    no opset domain is declared that no node uses (e.g. com.microsoft without contrib ops)."""
+    path, metadata = fp32_with_metadata
+    tolerance = None
+    if budget == "fallback":  # an unreachable budget: every candidate, fallback mixes included, is written
+        tolerance = Tolerance(min_agreement=0.0, max_balanced_accuracy_drop=1.0, max_abs_prob_delta=0.0)
+    ctx = make_ctx(tolerance=tolerance, options={"max_fallback_steps": 1})
+    ctx.fp32_onnx = path
+    written = []
+    evaluate = ctx.evaluate
+
+    def recording(artifact):
+        written.append(onnx.load(str(ctx.staging / MODEL_FILE)))
+        return evaluate(artifact)
+
+    ctx.evaluate = recording
+    if budget == "fallback":
+        with pytest.raises(BudgetError):
+            build_ort_int8(ctx)
+        assert len(written) >= 2, "the fallback should have tried a float mix"
+    else:
+        build_ort_int8(ctx)
+    for model in written:
+        props = {p.key: p.value for p in model.metadata_props}
+        assert metadata.items() <= props.items(), f"metadata lost: {props}"
+        declared = {"" if o.domain == "ai.onnx" else o.domain for o in model.opset_import}
+        assert declared - {""} <= _used_domains(model), f"unused opset domains {declared - _used_domains(model)}"
