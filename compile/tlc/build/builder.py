@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import tempfile
 import time
@@ -72,7 +73,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
                            fp32_onnx=Path(work) / "model.fp32.onnx", staging=staging.path,
                            calibration=calibration, evaluate=make_evaluator(staging.path, spec, eval_set),
                            tolerance=tolerance, log=log, options=options or {},
-                           evaluation_inputs=eval_set.inputs)
+                           evaluation_inputs=eval_set.inputs, model=model,
+                           train_split=functools.cache(lambda: dataset.arrays("train", run.img_size)))
         log(f"building {target.backend} {precision} artifact for target {target.name}")
         built = get_builder(target.backend, precision)(ctx)
         log("verifying the artifact against PyTorch on the test split")
