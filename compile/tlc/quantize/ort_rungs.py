@@ -73,7 +73,7 @@ class OrtLadder:
         return self._measure("ptq", quantizer.build(self.work / "ptq.onnx"), quantizer)
 
     def ptq_calibration(self) -> FallbackStep:
-        large = self._large_calibration()
+        large = large_calibration(self.ctx)
         quantizer = self.make_quantizer(Path(self.ctx.fp32_onnx), large, self.work / "ptq-calibration")
         return self._measure("ptq-calibration", quantizer.build(self.work / "ptq-calibration.onnx"), quantizer)
 
@@ -114,22 +114,9 @@ class OrtLadder:
         return chosen
 
     def qat(self) -> FallbackStep:
-        from ..export.onnx_export import export_onnx
-        from .qat import QatSettings, fine_tune
-
-        ctx = self.ctx
-        if ctx.model is None or ctx.train_split is None:
-            raise RungSkipped("no PyTorch model or training split in this build")
-        settings = QatSettings.from_options(ctx.options, ctx.run.seed)
-        images, labels = ctx.train_split()
-        sample = select_calibration(images, labels, n=settings.images, seed=ctx.run.seed, min_samples=1)
-        calibration = self._best_calibration()
-        result = fine_tune(ctx.model, sample, calibration, self.activation_symmetric, settings, log=ctx.log)
-        self.qat_report = result.to_dict()
-        onnx_path = self.work / "qat.fp32.onnx"
-        export = export_onnx(result.model, ctx.input_spec, onnx_path, calibration[:16])
-        self.qat_report["export_max_abs_logit_delta"] = export.max_abs_logit_delta
-        quantizer = self.make_quantizer(onnx_path, calibration, self.work / "qat")
+        onnx_path, self.qat_report = qat_model(self.ctx, self._best_calibration(), self.activation_symmetric,
+                                               self.work / "qat.fp32.onnx")
+        quantizer = self.make_quantizer(onnx_path, self._best_calibration(), self.work / "qat")
         return self._measure("qat", quantizer.build(self.work / "qat.onnx"), quantizer)
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -146,16 +133,6 @@ class OrtLadder:
         """The calibration set of the best PTQ candidate so far (the build's set when none was built)."""
         ptqs = [n for n in ("ptq", "ptq-calibration") if n in self.candidates]
         return self.base().quantizer.calibration if ptqs else self.ctx.calibration
-
-    def _large_calibration(self) -> np.ndarray:
-        if self.ctx.train_split is None:
-            raise RungSkipped("no training split in this build")
-        images, labels = self.ctx.train_split()
-        n = min(len(images), LARGE_CALIBRATION)
-        if n <= len(self.ctx.calibration):
-            raise RungSkipped(f"the calibration set already has {len(self.ctx.calibration)} of "
-                              f"{len(images)} training images")
-        return select_calibration(images, labels, n=n, seed=self.ctx.run.seed, min_samples=1)
 
     def _measure(self, name: str, path: Path, quantizer, float_layers: tuple[str, ...] = ()) -> FallbackStep:
         step = make_step(float_layers, self.evaluate_file(path), self.ctx.tolerance)
@@ -175,3 +152,32 @@ class OrtLadder:
         if name == "qat" and self.qat_report:
             out["qat"] = self.qat_report
         return out
+
+
+def large_calibration(ctx: BuildContext) -> np.ndarray:
+    """A stratified sample of up to LARGE_CALIBRATION training images; RungSkipped when there is no
+    training split or it would not be larger than the build's calibration set."""
+    if ctx.train_split is None:
+        raise RungSkipped("no training split in this build")
+    images, labels = ctx.train_split()
+    n = min(len(images), LARGE_CALIBRATION)
+    if n <= len(ctx.calibration):
+        raise RungSkipped(f"the calibration set already has {len(ctx.calibration)} of {len(images)} training images")
+    return select_calibration(images, labels, n=n, seed=ctx.run.seed, min_samples=1)
+
+
+def qat_model(ctx: BuildContext, calibration: np.ndarray, symmetric_activations: bool,
+              onnx_path: Path) -> tuple[Path, dict[str, Any]]:
+    """Fine-tune ``ctx.model`` with fake quantization (qat.fine_tune) and export it, float, to
+    ``onnx_path`` like the run (preprocessing in the graph); returns the path and the QAT report."""
+    from ..export.onnx_export import export_onnx
+    from .qat import QatSettings, fine_tune
+
+    if ctx.model is None or ctx.train_split is None:
+        raise RungSkipped("no PyTorch model or training split in this build")
+    settings = QatSettings.from_options(ctx.options, ctx.run.seed)
+    images, labels = ctx.train_split()
+    sample = select_calibration(images, labels, n=settings.images, seed=ctx.run.seed, min_samples=1)
+    result = fine_tune(ctx.model, sample, calibration, symmetric_activations, settings, log=ctx.log)
+    export = export_onnx(result.model, ctx.input_spec, onnx_path, calibration[:16])
+    return onnx_path, {**result.to_dict(), "export_max_abs_logit_delta": export.max_abs_logit_delta}

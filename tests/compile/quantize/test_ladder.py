@@ -79,7 +79,6 @@ def test_budget_that_ptq_misses_is_met_by_a_later_rung(make_ctx):
     ctx = make_ctx(tolerance=tight, options={**QAT_SMALL, "max_fallback_steps": 3}, train=True)
     built = build_ort_int8(ctx)
     ladder = built.report["ladder"]
-    print(ladder)
     names = [r["rung"] for r in ladder]
     assert names[0] == "ptq" and not ladder[0]["passed"] and ladder[0]["max_abs_prob_delta"] > tight.max_abs_prob_delta
     assert names == list(RUNG_NAMES[:len(names)]), "rungs run in ladder order, none skipped here"
@@ -93,6 +92,12 @@ def test_budget_that_ptq_misses_is_met_by_a_later_rung(make_ctx):
         assert ladder[names.index("ptq-calibration")]["calibration_samples"] == expected
 
 
+def _compute_layers(digits_model) -> int:
+    from torch import nn
+
+    return sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in digits_model["model"].modules())
+
+
 def _quantize_nodes(model: onnx.ModelProto) -> list:
     return [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
 
@@ -104,7 +109,7 @@ def test_qat_exports_tensorrt_ready_qdq_with_float_preprocessing_and_logits(make
     built = build_ort_int8(ctx)
     report = built.report
     assert [r["rung"] for r in report["ladder"]] == ["qat"] and report["rung"] == "qat"
-    assert report["ladder"][0]["qat"]["steps"] == 2 * 512 // 32 and report["ladder"][0]["qat"]["fake_quant_layers"] == 8
+    assert report["ladder"][0]["qat"]["steps"] == 2 * 512 // 32 and report["ladder"][0]["qat"]["fake_quant_layers"] == _compute_layers(digits_model)
     model = onnx.load(str(ctx.staging / MODEL_FILE))
     assert len(_quantize_nodes(model)) > 10, "no Q/DQ pairs in the QAT model"
     # TensorRT scheme: symmetric int8 activations and weights (zero points all int8 zeros)
@@ -126,3 +131,16 @@ def test_qat_rung_is_skipped_and_recorded_without_model_or_training_data(make_ct
     ctx = make_ctx(tolerance=IMPOSSIBLE, options={"int8_rungs": ["ptq", "qat"]})
     with pytest.raises(BudgetError, match=r"ptq: agreement .*; qat: skipped \(no PyTorch model"):
         build_ort_int8(ctx)
+
+
+@pytest.mark.openvino
+def test_openvino_qat_rung_builds_an_int8_ir(make_ctx, digits_model):
+    pytest.importorskip("openvino", reason="the openvino package is not installed")
+    from tlc.quantize.openvino_build import XML, build_openvino
+
+    ctx = make_ctx(target="intel-cpu", tolerance=NO_BUDGET, train=True, options={**QAT_SMALL, "int8_rungs": ["qat"]})
+    built = build_openvino(ctx)
+    ladder = built.report["ladder"]
+    assert [r["rung"] for r in ladder] == ["qat"] and ladder[0]["passed"] and built.report["rung"] == "qat"
+    assert ladder[0]["qat"]["fake_quant_layers"] == _compute_layers(digits_model) and built.report["quantized_layers"] >= 5
+    assert "FakeQuantize" in (ctx.staging / XML).read_text()
