@@ -9,9 +9,11 @@ How, and why this way:
    activations per tensor, uint8 asymmetric or int8 symmetric. Activation ranges are the min/max
    over the calibration images (what the PTQ build calibrates), then frozen.
 3. A short fine-tune (default one pass over up to 2,048 training images, Adam, cosine-decayed low
-   learning rate) *distils* the FP32 model: the loss is KL(FP32 softmax ‖ fake-quant softmax),
-   not the labels, since the budget is agreement with the FP32 model; eval mode throughout (no
-   dropout, no stochastic depth).
+   learning rate) *distils* the FP32 model: the loss is the mean squared difference of the logits
+   (FP32 vs fake-quant), not the labels, since the budget is agreement with the FP32 model; eval
+   mode throughout (no dropout, no stochastic depth). Measured on a MobileNetV2 trained from
+   scratch on PneumoniaMNIST (64 px), 40 steps of 32 images: logit MSE at lr 1e-5 moved simulated
+   agreement 93.9 % → 95.0 %; KL at 1e-4 (64 steps) and MSE at 1e-4 did not help (93.9 %, 93.7 %).
 4. The fake-quant wrappers are removed and the fine-tuned float model is returned. The caller
    exports it like any run (preprocessing in the graph) and quantizes it with the same PTQ
    quantizer and calibration as every other rung, so the QAT artifact is the same QDQ format
@@ -38,7 +40,7 @@ class QatSettings:
     images: int = 2048        # training images used (stratified sample when the split is larger)
     epochs: int = 1
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = 1e-5
     seed: int = 0
 
     @classmethod
@@ -170,7 +172,7 @@ def fine_tune(model, images: np.ndarray, calibration: np.ndarray, symmetric_acti
 
 
 def _distil(teacher, student, images: np.ndarray, settings: QatSettings) -> list[float]:
-    """Adam + cosine decay on KL(teacher ‖ student), in eval mode; returns the loss per step."""
+    """Adam + cosine decay on the logits' mean squared error, in eval mode; returns the loss per step."""
     import torch
     import torch.nn.functional as F
 
@@ -187,8 +189,8 @@ def _distil(teacher, student, images: np.ndarray, settings: QatSettings) -> list
         for step in range(per_epoch):
             batch = data[order[step * settings.batch_size:(step + 1) * settings.batch_size]]
             with torch.no_grad():
-                target = F.log_softmax(teacher(batch), dim=1)
-            loss = F.kl_div(F.log_softmax(student(batch), dim=1), target, log_target=True, reduction="batchmean")
+                target = teacher(batch)
+            loss = F.mse_loss(student(batch), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -14,7 +14,7 @@ from tlc.targets import Tolerance, load_target
 from tlc.tensorrt.compat import check_tensorrt_compat
 from tlc.tensorrt.prepare import prepare_for_tensorrt
 
-QAT_SMALL = {"qat": {"images": 512, "epochs": 2, "batch_size": 32, "lr": 1e-4}}
+QAT_SMALL = {"qat": {"images": 512, "epochs": 2, "batch_size": 32}}
 NO_BUDGET = Tolerance(min_agreement=0.0, max_balanced_accuracy_drop=1.0)
 IMPOSSIBLE = Tolerance(min_agreement=0.0, max_balanced_accuracy_drop=1.0, max_abs_prob_delta=0.0)
 
