@@ -40,6 +40,9 @@ class BuildContext:
     options: dict[str, Any] = field(default_factory=dict)  # CLI overrides (e.g. calibration method)
     evaluation_inputs: np.ndarray | None = None  # the inputs ``evaluate`` uses (NNCF accuracy control)
     work: Path | None = None        # scratch space removed with the staging dir (None: the system temp dir)
+    model: Any = None               # the run's PyTorch DeployModel (raw pixels → logits), eval mode (INT8 QAT)
+    # the run's training images (N×H×W×C graph dtype) and labels, loaded on demand (INT8 ladder)
+    train_split: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass

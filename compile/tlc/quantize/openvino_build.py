@@ -89,10 +89,14 @@ def build_openvino(ctx: BuildContext) -> BuiltArtifact:
 
 
 def _convert(ov, ctx: BuildContext):
+    return _convert_path(ov, ctx.fp32_onnx)
+
+
+def _convert_path(ov, onnx_path):
     try:
-        return ov.convert_model(str(ctx.fp32_onnx))
+        return ov.convert_model(str(onnx_path))
     except Exception as exc:  # conversion errors come in many types
-        raise BuildError(f"OpenVINO cannot convert {ctx.fp32_onnx.name}: {_one_line(exc)}") from None
+        raise BuildError(f"OpenVINO cannot convert {onnx_path.name}: {_one_line(exc)}") from None
 
 
 def embed_runtime_options(ov, model, options: dict[str, Any]) -> None:
@@ -123,6 +127,10 @@ def _discard(ctx: BuildContext) -> None:
 
 
 def _build_int8(ov, ctx: BuildContext, model, options: dict[str, Any], report: dict[str, Any]) -> Artifact:
+    """The first rung of the INT8 ladder (openvino_rungs) within budget; all tried in report["ladder"]."""
+    from .ladder import climb
+    from .openvino_rungs import OvLadder
+
     # NNCF imports torch's C++-extension helper, which logs a CUDA_HOME warning on CPU-only machines
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     import nncf
@@ -130,46 +138,24 @@ def _build_int8(ov, ctx: BuildContext, model, options: dict[str, Any], report: d
     nncf.set_log_level(logging.ERROR)
     calibration = check_calibration(ctx.calibration, ctx.target.calibration.min_samples)
     method = ctx.options.get("calibration_method") or ctx.target.calibration.method
-    dataset = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
     keep_float = preprocessing_ops(model)
     common = dict(subset_size=len(calibration), target_device=_nncf_device(nncf, options["device"]),
                   ignored_scope=nncf.IgnoredScope(names=keep_float, validate=False))
-    ranges = _range_parameters(method)
     report["backend_versions"]["nncf"] = nncf.__version__
     report.update(method="nncf", calibration_samples=len(calibration), calibration_method=method,
                   preprocessing_ops_in_float=len(keep_float), steps=[])
-    first_quantized: list[str] = []
-    for stage, fast in (("quantize", True), ("quantize(bias_correction)", False)):
-        with _quiet():
-            quantized = _nncf_call(nncf.quantize, model, dataset, fast_bias_correction=fast,
-                                   advanced_parameters=ranges, **common)
-        first_quantized = first_quantized or quantized_layers(quantized)
-        artifact, step = _check(ov, ctx, quantized, options, stage, report, ())
-        if step.passed:
-            return _finish(artifact, step, report, quantized)
-    if not (ctx.target.openvino or OpenVinoOptions()).accuracy_control:
+    ladder = OvLadder(ov, nncf, ctx, model, options, report, common,
+                      _range_parameters(method), calibration)
+    climbed = climb(ladder.rungs(), ctx.log, ladder.details)
+    report["ladder"] = climbed.to_list()
+    winner = climbed.winner
+    if winner is None:
         _discard(ctx)
-        raise BudgetError(f"OpenVINO INT8 misses the accuracy budget ({'; '.join(step.violations)}); enable "
-                          "openvino.accuracy_control in the target, build with --precision fp32, or loosen "
-                          "tolerances.int8")
-    items = _validation_items(ov, nncf, ctx, model, calibration, report)
-    for max_drop in (max(0.0, 1.0 - ctx.tolerance.min_agreement), 0.0):
-        restorer = nncf.quantization.advanced_parameters.AdvancedAccuracyRestorerParameters(
-            max_num_iterations=MAX_RESTORE_ITERATIONS, ranking_subset_size=min(RANKING_SUBSET, items.get_length()),
-            num_ranking_workers=1)
-        with _quiet():
-            quantized = _nncf_call(nncf.quantize_with_accuracy_control, model, dataset, items, _agreement,
-                                   max_drop=max_drop, fast_bias_correction=False,
-                                   advanced_quantization_parameters=ranges,
-                                   advanced_accuracy_restorer_parameters=restorer, **common)
-        float_layers = tuple(sorted(set(first_quantized) - set(quantized_layers(quantized))))
-        artifact, step = _check(ov, ctx, quantized, options, f"accuracy_control(max_drop={max_drop:g})",
-                                report, float_layers)
-        if step.passed:
-            return _finish(artifact, step, report, quantized)
-    _discard(ctx)
-    raise BudgetError(f"OpenVINO INT8 misses the accuracy budget even after NNCF accuracy control "
-                      f"({'; '.join(step.violations)}); build with --precision fp32 or loosen tolerances.int8")
+        raise BudgetError(f"OpenVINO INT8 misses the accuracy budget on every rung of the ladder "
+                          f"({climbed.summary()}); build with --precision fp32 or loosen tolerances.int8")
+    artifact, step, quantized = ladder.artifacts[winner.name]  # the last saved: the ladder stopped there
+    report["rung"] = winner.name
+    return _finish(artifact, step, report, quantized)
 
 
 def _range_parameters(method: str):

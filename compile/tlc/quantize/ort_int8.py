@@ -6,7 +6,9 @@ Scheme (recorded in the report): weights int8 symmetric per channel; activations
 - int8 symmetric (S8S8, zero point 0) for TensorRT (required for its explicit-quantization fusion)
   and for ARM CPUs, where ONNX Runtime's kernels prefer symmetric int8.
 Preprocessing nodes stay float; the graph output (logits) stays float. Calibration ranges are
-computed once and cached, so each fallback rebuild only re-inserts Q/DQ nodes.
+computed once per calibration set and cached, so each fallback rebuild only re-inserts Q/DQ nodes.
+The recipe is an escalation ladder (``ort_rungs``: PTQ, larger calibration, first/last layer in
+float, accuracy-aware fallback, quantization-aware fine-tuning); the first rung within budget wins.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from ..build.context import BuildContext, BuiltArtifact
 from ..errors import BudgetError, BuildError, ConfigError
 from ..targets import Target
 from .calibration import ArrayDataReader, check_calibration
-from .fallback import greedy_fallback
 from .graph import (
     COMPUTE_OPS,
     compute_nodes,
@@ -42,9 +43,7 @@ ARTIFACT_NAME = "onnx-int8"
 # Compute layers plus the ops around them that ONNX Runtime (QLinear*) and TensorRT fuse with QDQ.
 OP_TYPES_TO_QUANTIZE = (*COMPUTE_OPS, "Add", "Mul", "Relu", "Clip", "MaxPool", "AveragePool",
                         "GlobalAveragePool", "Flatten", "Reshape", "Concat")
-SENSITIVITY_SAMPLES = 64     # calibration images used to rank layers for the fallback
 CALIBRATION_CHUNK = 32      # images per calibration pass (bounds memory for big inputs)
-MAX_FLOAT_FRACTION = 0.5   # beyond this the "INT8" model is mostly float: fall back to fp32 instead
 
 
 @dataclass(frozen=True)
@@ -191,64 +190,63 @@ def _artifact(ctx: BuildContext, report_options: dict) -> Artifact:
 
 
 def build_ort_int8(ctx: BuildContext) -> BuiltArtifact:
-    """INT8 QDQ artifact within ``ctx.tolerance``, keeping the most sensitive layers in float if needed."""
-    from .sensitivity import quantized_nodes, rank_by_exclusion
+    """INT8 QDQ artifact within ``ctx.tolerance``: the first rung of the INT8 ladder (ort_rungs) that
+    meets it wins; every rung tried is in ``report["ladder"]``."""
+    import onnxruntime
+
+    from .ladder import climb
+    from .ort_rungs import OrtLadder
 
     calibration = check_calibration(ctx.calibration, ctx.target.calibration.min_samples)
     method, percentile = calibration_settings(ctx)
     scheme = scheme_for(ctx.target, ctx.options)
+    options = {"quantization": {"activation_type": scheme.activation_type,
+                                "activation_symmetric": scheme.activation_symmetric}}
+
+    def evaluate_file(path: Path):
+        shutil.copyfile(path, ctx.staging / MODEL_FILE)
+        return ctx.evaluate(_artifact(ctx, options))
+
     with tempfile.TemporaryDirectory(prefix="tlc-int8-", dir=ctx.work) as tmp:
-        work = Path(tmp)
-        quantizer = QdqQuantizer(ctx.fp32_onnx, calibration, scheme, method, percentile, work)
-        ctx.log(f"INT8 QDQ: {len(quantizer.layers)} layers, {method} calibration on {len(calibration)} images, "
-                f"{scheme.activation_type} activations")
-        options = {"quantization": {"activation_type": scheme.activation_type,
-                                    "activation_symmetric": scheme.activation_symmetric}}
-        built: dict[tuple[str, ...], Path] = {}
-        ranking: list = []
+        def make_quantizer(onnx_path: Path, images: np.ndarray, work: Path) -> QdqQuantizer:
+            work.mkdir(parents=True, exist_ok=True)
+            return QdqQuantizer(onnx_path, images, scheme, method, percentile, work)
 
-        def try_mix(float_layers: tuple[str, ...]):
-            path = work / f"candidate{len(built)}.onnx"
-            if float_layers:
-                quantizer.mix(built[()], path, float_layers)
-            else:
-                quantizer.build(path)
-            built[float_layers] = path
-            shutil.copyfile(path, ctx.staging / MODEL_FILE)
-            return ctx.evaluate(_artifact(ctx, options))
-
-        def ranked_layers() -> list[str]:
-            import onnx
-
-            candidates = quantized_nodes(onnx.load(str(built[()])), skip=quantizer.preprocessing)
-            ranking.extend(rank_by_exclusion(quantizer.prepared, built[()], candidates,
-                                             calibration[:SENSITIVITY_SAMPLES], quantizer.input_name))
-            return [r.name for r in ranking]
-
-        result = greedy_fallback(ranked_layers, try_mix, ctx.tolerance, max_float_fraction=MAX_FLOAT_FRACTION,
-                                 max_steps=int(ctx.options.get("max_fallback_steps", 8)), log=ctx.log)
-        import onnxruntime
-
-        report = {"method": "onnxruntime-qdq", "backend_versions": {"onnxruntime": onnxruntime.__version__},
-                  "calibration_method": method,
-                  "calibration_samples": int(len(calibration)), "scheme": asdict(scheme),
-                  "op_types_to_quantize": list(OP_TYPES_TO_QUANTIZE),
-                  "preprocessing_nodes_in_float": len(quantizer.preprocessing),
-                  "compute_layers": len(quantizer.layers), "quantized_nodes": len(ranking) or None,
-                  "max_float_nodes": result.max_float or None,
-                  "sensitivity": [r.to_dict() for r in ranking[:16]],
-                  "steps": [s.to_dict() for s in result.steps]}
-        if method == "percentile":
-            report["calibration_percentile"] = percentile
-        if result.chosen is None:
+        ladder = OrtLadder(ctx, make_quantizer, evaluate_file, Path(tmp), scheme.activation_symmetric)
+        ctx.log(f"INT8 QDQ: {method} calibration on {len(calibration)} images, {scheme.activation_type} activations")
+        climbed = climb(ladder.rungs(), ctx.log, ladder.details)
+        report = _report(ladder, climbed, method, percentile, scheme)
+        report["backend_versions"] = {"onnxruntime": onnxruntime.__version__}
+        winner = climbed.winner
+        if winner is None:
             (ctx.staging / MODEL_FILE).unlink(missing_ok=True)
-            raise BudgetError(f"INT8 misses the accuracy budget even with up to {result.max_float} of "
-                              f"{len(ranking)} quantized nodes in float ({result.summary()}); build with "
-                              "--precision fp32 or loosen tolerances.int8 in the target file")
-        chosen = result.chosen.float_layers
-        shutil.copyfile(built[chosen], ctx.staging / MODEL_FILE)
-        report["float_layers"] = list(chosen)
-        report["result"] = result.chosen.to_dict()
-        options["quantization"]["float_layers"] = list(chosen)
+            raise BudgetError(f"INT8 misses the accuracy budget on every rung of the ladder ({climbed.summary()}); "
+                              "build with --precision fp32 or loosen tolerances.int8 in the target file")
+        chosen = ladder.candidates[winner.name]
+        shutil.copyfile(chosen.path, ctx.staging / MODEL_FILE)
+        report.update(rung=winner.name, float_layers=list(chosen.float_layers), result=chosen.step.to_dict(),
+                      calibration_samples=len(chosen.quantizer.calibration))
+        options["quantization"].update(float_layers=list(chosen.float_layers), rung=winner.name)
         return BuiltArtifact(artifact=_artifact(ctx, options), report=report)
 
+
+def _report(ladder, climbed, method: str, percentile: float, scheme: QdqScheme) -> dict:
+    """The INT8 build report: scheme, ladder, every candidate measured, the fallback's ranking."""
+    ptq = ladder.candidates.get("ptq")
+    steps = []  # every candidate measured, in ladder order (the fallback's base is the PTQ step)
+    for record in climbed.records:
+        if record.name == "fallback" and ladder.fallback is not None:
+            steps += [s.to_dict() for s in ladder.fallback.steps[1:]]
+        elif record.name in ladder.candidates:
+            steps.append(ladder.candidates[record.name].step.to_dict())
+    report = {"method": "onnxruntime-qdq", "calibration_method": method, "scheme": asdict(scheme),
+              "op_types_to_quantize": list(OP_TYPES_TO_QUANTIZE),
+              "preprocessing_nodes_in_float": len(ptq.quantizer.preprocessing) if ptq else None,
+              "compute_layers": len(ptq.quantizer.layers) if ptq else None,
+              "ladder": climbed.to_list(), "steps": steps,
+              "quantized_nodes": len(ladder.ranking) or None,
+              "max_float_nodes": (ladder.fallback.max_float or None) if ladder.fallback else None,
+              "sensitivity": [r.to_dict() for r in ladder.ranking[:16]]}
+    if method == "percentile":
+        report["calibration_percentile"] = percentile
+    return report

@@ -118,7 +118,8 @@ def digits_model(tmp_path_factory):
         ref = model(torch.from_numpy(x_ev)).numpy()
     accuracy = float((ref.argmax(1) == y_ev).mean())
     assert accuracy > 0.85, f"the test model did not train (accuracy {accuracy:.2f})"
-    return {"onnx": path, "x_train": x_tr, "y_train": y_tr, "x_eval": x_ev, "y_eval": y_ev, "ref": ref}
+    return {"onnx": path, "x_train": x_tr, "y_train": y_tr, "x_eval": x_ev, "y_eval": y_ev, "ref": ref,
+            "model": model}
 
 
 def run_info() -> RunInfo:
@@ -154,7 +155,8 @@ def make_ctx(digits_model, tmp_path):
 
     def factory(target: str = "x86-cpu", precision: str = "int8", tolerance: Tolerance | None = None,
                 calibration: np.ndarray | None = None, options: dict | None = None, seen: list | None = None,
-                n_calib: int = 128):
+                n_calib: int = 128, train: bool = False):
+        """``train``: also give the PyTorch model and the training split (the ladder's QAT rung)."""
         t = load_target(target)
         staging = tmp_path / "bundle"
         staging.mkdir(exist_ok=True)
@@ -164,6 +166,7 @@ def make_ctx(digits_model, tmp_path):
                             evaluate=make_evaluate(staging, digits_model["x_eval"], digits_model["y_eval"],
                                                    digits_model["ref"], seen),
                             tolerance=tolerance or t.tolerance(precision), log=lambda _msg: None,
-                            options=dict(options or {}))
+                            options=dict(options or {}), model=digits_model["model"] if train else None,
+                            train_split=(lambda: (digits_model["x_train"], digits_model["y_train"])) if train else None)
 
     return factory

@@ -1,0 +1,119 @@
+"""The INT8 escalation ladder: try cheap recipes first, stop at the first that meets the budget.
+
+Backend-agnostic. A rung is a name, a one-line description of what it does and a callable that
+builds one candidate (or runs a bounded search) and returns a :class:`~.fallback.FallbackStep`
+measured with ``ctx.evaluate``, or None when it cannot run here (it is then recorded as skipped).
+:func:`climb` runs the rungs in order, times each, records every rung it tried and stops at the
+first that passes. ``report["ladder"]`` of an INT8 build is ``LadderResult.to_list()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from .fallback import FallbackStep
+
+RungRun = Callable[[], "FallbackStep | None"]
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    does: str         # what the rung does, for the report and the log
+    run: RungRun
+
+
+@dataclass(frozen=True)
+class RungRecord:
+    name: str
+    does: str
+    step: FallbackStep | None   # None: the rung could not run here (see ``skipped``)
+    seconds: float
+    skipped: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.step is not None and self.step.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        step = self.step
+        out: dict[str, Any] = {"rung": self.name, "did": self.does, "passed": self.passed,
+                               "seconds": round(self.seconds, 2)}
+        if step is None:
+            out["skipped"] = self.skipped
+        else:
+            out.update(agreement=step.agreement, balanced_accuracy_drop=step.balanced_accuracy_drop,
+                       max_abs_prob_delta=step.max_abs_prob_delta, n_float=len(step.float_layers),
+                       violations=list(step.violations))
+        return {**out, **self.details}
+
+
+@dataclass
+class LadderResult:
+    records: list[RungRecord] = field(default_factory=list)
+
+    @property
+    def winner(self) -> RungRecord | None:
+        return next((r for r in self.records if r.passed), None)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.records]
+
+    def summary(self) -> str:
+        """One line: each tried rung with its agreement (or why it was skipped)."""
+        parts = []
+        for r in self.records:
+            if r.step is None:
+                parts.append(f"{r.name}: skipped ({r.skipped})")
+            else:
+                parts.append(f"{r.name}: agreement {r.step.agreement:.2%}"
+                             + (f" ({'; '.join(r.step.violations)})" if r.step.violations else ""))
+        return "; ".join(parts) or "no rung ran"
+
+
+class RungSkipped(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by a rung that cannot run here (no training data, no model): recorded, not fatal."""
+
+
+def select_rungs(rungs: Sequence[Rung], wanted: Sequence[str] | None) -> list[Rung]:
+    """``rungs`` restricted to the names in ``wanted`` (None: all), in ladder order; ConfigError
+    for an unknown name."""
+    if wanted is None:
+        return list(rungs)
+    names = [r.name for r in rungs]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise ConfigError(f"unknown INT8 ladder rung(s) {', '.join(map(repr, unknown))}; valid: {', '.join(names)}")
+    return [r for r in rungs if r.name in set(wanted)]
+
+
+def climb(rungs: Sequence[Rung], log: Callable[[str], None] = print,
+          details: Callable[[str], dict[str, Any]] | None = None) -> LadderResult:
+    """Run ``rungs`` in order until one passes; every rung tried is recorded, with its time.
+
+    ``details(name)`` adds rung-specific facts to its record (calibration size, float layers...).
+    """
+    result = LadderResult()
+    for rung in rungs:
+        log(f"int8 ladder, rung {rung.name}: {rung.does}")
+        started = time.perf_counter()
+        skipped, step = "", None
+        try:
+            step = rung.run()
+        except RungSkipped as why:
+            skipped = str(why)
+        seconds = time.perf_counter() - started
+        record = RungRecord(rung.name, rung.does, step, seconds, skipped, details(rung.name) if details else {})
+        result.records.append(record)
+        if step is None:
+            log(f"int8 ladder, rung {rung.name}: skipped ({skipped})")
+            continue
+        log(f"int8 ladder, rung {rung.name} ({seconds:.1f} s): {step.describe()}")
+        if record.passed:
+            break
+    return result
