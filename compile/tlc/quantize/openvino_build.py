@@ -89,10 +89,10 @@ def build_openvino(ctx: BuildContext) -> BuiltArtifact:
 
 
 def _convert(ov, ctx: BuildContext):
-    return _convert_path(ov, ctx.fp32_onnx)
+    return convert_path(ov, ctx.fp32_onnx)
 
 
-def _convert_path(ov, onnx_path):
+def convert_path(ov, onnx_path):
     try:
         return ov.convert_model(str(onnx_path))
     except Exception as exc:  # conversion errors come in many types
@@ -170,7 +170,7 @@ def _range_parameters(method: str):
     return AdvancedQuantizationParameters(activations_range_estimator_params=table[method])
 
 
-def _validation_items(ov, nncf, ctx: BuildContext, model, calibration: np.ndarray, report: dict):
+def validation_items(ov, nncf, ctx: BuildContext, model, calibration: np.ndarray, report: dict):
     """(image, FP32 top-1) pairs for accuracy control: the build's evaluation images when given."""
     checked = getattr(ctx, "evaluation_inputs", None)
     if checked is None or len(checked) == 0:
@@ -180,7 +180,7 @@ def _validation_items(ov, nncf, ctx: BuildContext, model, calibration: np.ndarra
     return nncf.Dataset([(checked[i:i + 1], int(label)) for i, label in enumerate(labels)], lambda item: item[0])
 
 
-def _check(ov, ctx, model, options, stage: str, report: dict, float_layers: tuple[str, ...]):
+def check_candidate(ov, ctx, model, options, stage: str, report: dict, float_layers: tuple[str, ...]):
     artifact = _save(ov, ctx, model, options, compress=False)
     step = make_step(float_layers, ctx.evaluate(artifact), ctx.tolerance)
     report["steps"].append({"stage": stage, **step.to_dict()})
@@ -195,7 +195,7 @@ def _finish(artifact: Artifact, step, report: dict, final_model) -> Artifact:
     return artifact
 
 
-def _agreement(compiled, items) -> tuple[float, list[list[np.ndarray]]]:
+def agreement_on(compiled, items) -> tuple[float, list[list[np.ndarray]]]:
     """NNCF validation function: top-1 agreement with the FP32 model, plus each item's logits."""
     hits, outputs = [], []
     for x, label in items:
@@ -215,7 +215,7 @@ def _nncf_device(nncf, device: str):
     return nncf.TargetDevice[name] if name in ("CPU", "GPU", "NPU") else nncf.TargetDevice.ANY
 
 
-def _nncf_call(fn, *args, **kwargs):
+def nncf_call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except Exception as exc:  # NNCF and OpenVINO raise many types
@@ -223,7 +223,7 @@ def _nncf_call(fn, *args, **kwargs):
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_nncf():
     """NNCF prints progress bars to stdout; keep the build's output to tlc's own log lines."""
     with contextlib.redirect_stdout(io.StringIO()):
         yield

@@ -65,14 +65,14 @@ class OvLadder:
                   float_layers: tuple[str, ...] = ()) -> FallbackStep:
         dataset = self.nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
         common = {**self.common, "subset_size": len(calibration)}
-        with ovb._quiet():
-            quantized = ovb._nncf_call(self.nncf.quantize, model, dataset, fast_bias_correction=fast,
+        with ovb.quiet_nncf():
+            quantized = ovb.nncf_call(self.nncf.quantize, model, dataset, fast_bias_correction=fast,
                                               advanced_parameters=self.ranges, **common)
         self.first_quantized = self.first_quantized or ovb.quantized_layers(quantized)
         return self._keep(name, stage, quantized, float_layers)
 
     def _keep(self, name: str, stage: str, quantized, float_layers: tuple[str, ...]) -> FallbackStep:
-        artifact, step = ovb._check(self.ov, self.ctx, quantized, self.options, stage, self.report,
+        artifact, step = ovb.check_candidate(self.ov, self.ctx, quantized, self.options, stage, self.report,
                                            float_layers)
         self.artifacts[name] = (artifact, step, quantized)
         return step
@@ -90,15 +90,15 @@ class OvLadder:
             raise RungSkipped("accuracy control is off; enable openvino.accuracy_control in the target to try it")
         nncf, ctx = self.nncf, self.ctx
         dataset = nncf.Dataset([self.calibration[i:i + 1] for i in range(len(self.calibration))])
-        items = ovb._validation_items(self.ov, nncf, ctx, self.model, self.calibration, self.report)
+        items = ovb.validation_items(self.ov, nncf, ctx, self.model, self.calibration, self.report)
         step = None
         for max_drop in (max(0.0, 1.0 - ctx.tolerance.min_agreement), 0.0):
             restorer = nncf.quantization.advanced_parameters.AdvancedAccuracyRestorerParameters(
                 max_num_iterations=ovb.MAX_RESTORE_ITERATIONS,
                 ranking_subset_size=min(ovb.RANKING_SUBSET, items.get_length()), num_ranking_workers=1)
-            with ovb._quiet():
-                quantized = ovb._nncf_call(
-                    nncf.quantize_with_accuracy_control, self.model, dataset, items, ovb._agreement,
+            with ovb.quiet_nncf():
+                quantized = ovb.nncf_call(
+                    nncf.quantize_with_accuracy_control, self.model, dataset, items, ovb.agreement_on,
                     max_drop=max_drop, fast_bias_correction=False, advanced_quantization_parameters=self.ranges,
                     advanced_accuracy_restorer_parameters=restorer, **self.common)
             float_layers = tuple(sorted(set(self.first_quantized) - set(ovb.quantized_layers(quantized))))
@@ -113,7 +113,7 @@ class OvLadder:
         symmetric = scheme_for(self.ctx.target).activation_symmetric
         with tempfile.TemporaryDirectory(prefix="tlc-qat-", dir=self.ctx.work) as tmp:
             onnx_path, self.qat_report = qat_model(self.ctx, self.calibration, symmetric, Path(tmp) / "qat.onnx")
-            model = ovb._convert_path(self.ov, onnx_path)
+            model = ovb.convert_path(self.ov, onnx_path)
         return self._quantize(model, self.calibration, "qat+quantize(bias_correction)", "qat")
 
     def details(self, name: str) -> dict[str, Any]:
