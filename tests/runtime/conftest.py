@@ -8,6 +8,7 @@ runtime against an independent implementation, not against itself.
 from __future__ import annotations
 
 import dataclasses
+import os
 import struct
 import zlib
 from collections.abc import Callable, Iterable
@@ -222,3 +223,23 @@ def image_files(tmp_path: Path) -> ImageFiles:
 def hostile_file(request: pytest.FixtureRequest, image_files: ImageFiles) -> Path:
     """Each of HOSTILE_FILES in turn, written to tmp_path."""
     return HOSTILE_FILES[request.param](image_files)
+
+
+@pytest.fixture
+def swap_after_verify(monkeypatch) -> Callable[[Path, Path], None]:
+    """swap_after_verify(checked, attacker): rename-exchange the bundle dirs right after load() verifies."""
+
+    def arm(checked: Path, attacker: Path) -> None:
+        from tlc_runtime import loader
+
+        verify = loader.verify_bundle
+
+        def verify_then_swap(*args, **kwargs):
+            result = verify(*args, **kwargs)
+            os.rename(checked, checked.with_name(checked.name + "-was-checked"))
+            os.rename(attacker, checked)
+            return result
+
+        monkeypatch.setattr(loader, "verify_bundle", verify_then_swap)
+
+    return arm

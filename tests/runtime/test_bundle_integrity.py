@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pytest
 import tlc_runtime
-from tlc_runtime import loader
 from tlc_runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tlc_runtime.integrity import file_entry
 
@@ -295,19 +294,11 @@ def test_external_data_is_refused_even_when_the_manifest_lists_it(make_bundle):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_bundle_swapped_after_the_hash_check_does_not_run(make_bundle, monkeypatch, backend):
+def test_bundle_swapped_after_the_hash_check_does_not_run(make_bundle, swap_after_verify, backend):
     """Rename-exchange of the bundle directory right after verification: the checked model still runs."""
     bundle = make_bundle()
     attacker = make_bundle("attacker", seed=1)  # same shapes, other weights, its own valid manifest
-    verify = loader.verify_bundle
-
-    def verify_then_swap(*args, **kwargs):
-        result = verify(*args, **kwargs)
-        os.rename(bundle.path, bundle.path.with_name("checked"))
-        os.rename(attacker.path, bundle.path)
-        return result
-
-    monkeypatch.setattr(loader, "verify_bundle", verify_then_swap)
+    swap_after_verify(bundle.path, attacker.path)
     clf = _load_f32(bundle.path, backend)
     inputs = bundle.golden_inputs
     np.testing.assert_allclose(clf.predict_logits(inputs), bundle.reference_logits(inputs), rtol=1e-4, atol=1e-4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 import threading
@@ -204,21 +203,12 @@ def _ir_bundle(make_bundle, name, seed):
     return tiny
 
 
-def test_ir_bundle_swapped_after_the_hash_check_does_not_run(make_bundle, monkeypatch):
+def test_ir_bundle_swapped_after_the_hash_check_does_not_run(make_bundle, swap_after_verify):
     """Rename-exchange of the bundle directory after verification: OpenVINO runs the checked xml + bin."""
     import tlc_runtime
-    from tlc_runtime import loader
 
     checked, attacker = _ir_bundle(make_bundle, "checked", 0), _ir_bundle(make_bundle, "attacker", 1)
-    verify = loader.verify_bundle
-
-    def verify_then_swap(*args, **kwargs):
-        result = verify(*args, **kwargs)
-        os.rename(checked.path, checked.path.with_name("was-checked"))
-        os.rename(attacker.path, checked.path)
-        return result
-
-    monkeypatch.setattr(loader, "verify_bundle", verify_then_swap)
+    swap_after_verify(checked.path, attacker.path)
     clf = tlc_runtime.load(checked.path, backend="openvino")
     assert clf.info.backend == "openvino" and clf.artifact_name == "openvino-fp32"
     inputs = checked.golden_inputs
