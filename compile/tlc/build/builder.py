@@ -20,7 +20,7 @@ from ..errors import BudgetError, ConfigError
 from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, reference_logits
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
-from ..verify.budget import budget_violations
+from ..verify.budget import judge, undecidable
 from ..verify.compare import Comparison, compare_logits
 from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
@@ -78,6 +78,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
     test_set = _eval_set(model, dataset, "test", run, MAX_EVAL, log)
+    _require_decidable(tolerance, run.class_names, eval_set, test_set)
     calibration = _calibration(dataset, calib, run, target, precision, options)
     log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
@@ -92,11 +93,11 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     built = get_builder(target.backend, precision)(ctx)
     log("verifying the artifact against PyTorch on the test split")
     verification, runner, test_logits = _verify(staging.path, built, spec, test_set)
-    _enforce(verification, tolerance, target.name, precision)
+    verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
     golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
-              "seconds": round(time.perf_counter() - started, 2)}
+              "verdict": verdict.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
         class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
@@ -109,7 +110,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
         verification={"split": "test", "runner": runner, "budget": tolerance.__dict__,
                       "agreement": verification.agreement,
                       "max_abs_prob_delta": verification.max_abs_prob_delta,
-                      "balanced_accuracy_drop": verification.balanced_accuracy_drop, "passed": True},
+                      "balanced_accuracy_drop": verification.balanced_accuracy_drop,
+                      "resolution": verdict.resolution, "passed": True},
         files={"build_report": _report_file(staging.path, "reports/build.json", report)})
     return manifest, verification, report
 
@@ -167,11 +169,22 @@ def _verify(bundle_dir: Path, built: BuiltArtifact, spec,
     return compare_logits(test_set.reference, logits, test_set.labels, test_set.num_classes), runner, logits
 
 
-def _enforce(c: Comparison, tol: Tolerance, target: str, precision: str) -> None:
-    problems = budget_violations(c, tol)
-    if problems:
+def _require_decidable(tol: Tolerance, class_names, *sets: EvalSet) -> None:
+    """Refuse, before building anything, a budget the evaluation data are too few to decide."""
+    for which, eval_set in zip(("validation", "test"), sets, strict=True):
+        why = undecidable(eval_set.labels, eval_set.num_classes, tol, class_names)
+        if why:
+            raise ConfigError(f"{which} split: {why}")
+
+
+def _enforce(c: Comparison, tol: Tolerance, target: str, precision: str, class_names, log):
+    """The verdict on the test split; BudgetError when it fails."""
+    verdict = judge(c, tol, class_names)
+    if not verdict.passed:
         raise BudgetError(f"{target} {precision} artifact breaks its accuracy budget on the test split: "
-                          + "; ".join(problems) + " (no bundle written)")
+                          + "; ".join(verdict.problems()) + f" ({verdict.resolution}; no bundle written)")
+    log(f"test split {verdict.summary()}")
+    return verdict
 
 
 def _golden(bundle_dir: Path, test_set: EvalSet, test_logits: np.ndarray, seed: int,

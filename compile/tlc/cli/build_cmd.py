@@ -21,10 +21,12 @@ from .output import console, log, pct
 @click.option("--calibration-samples", type=int, default=None)
 @click.option("--max-drop", type=float, default=None, help="Budget: max balanced-accuracy drop (fraction).")
 @click.option("--min-agreement", type=float, default=None, help="Budget: min top-1 agreement (fraction).")
+@click.option("--confidence", type=float, default=None,
+              help="Budget: one-sided confidence the margins must hold at (default 0.95; 0 judges observed values).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
-          min_agreement: float | None, overwrite: bool) -> None:
+          min_agreement: float | None, confidence: float | None, overwrite: bool) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -33,15 +35,17 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     from dataclasses import replace
 
     from ..build.builder import build_bundle
+    from ..errors import ConfigError
     from ..targets import load_target
 
     tgt = load_target(target)
     prec = precision or tgt.precision
     tol = tgt.tolerance(prec)
-    if max_drop is not None:
-        tol = replace(tol, max_balanced_accuracy_drop=max_drop)
-    if min_agreement is not None:
-        tol = replace(tol, min_agreement=min_agreement)
+    given = {"max_balanced_accuracy_drop": max_drop, "min_agreement": min_agreement, "confidence": confidence}
+    try:
+        tol = replace(tol, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise ConfigError(f"budget: {exc}") from None
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
     result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
                           overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
@@ -52,3 +56,4 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     console.print(f"[bold green]built[/bold green] {result.bundle}  target={tgt.name} precision={prec}  "
                   f"agreement={pct(c.agreement)}  bal-acc drop={pct(c.balanced_accuracy_drop)}  "
                   f"max|Δprob|={c.max_abs_prob_delta:.2e}{proxy}")
+    console.print(f"budget: {result.report['verdict']['resolution']}")

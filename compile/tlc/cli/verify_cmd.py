@@ -19,22 +19,24 @@ from .output import console, log, pct
 @click.option("--max-drop", type=float, default=None, help="Max balanced-accuracy drop (fraction, e.g. 0.003).")
 @click.option("--min-agreement", type=float, default=None, help="Min top-1 agreement (fraction).")
 @click.option("--max-prob-delta", type=float, default=None, help="Max |Δprob| against PyTorch.")
+@click.option("--confidence", type=float, default=None,
+              help="One-sided confidence the margins must hold at (default: the bundle's; 0 judges observed values).")
 @click.option("--backend", default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML for CI systems.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of the comparison.")
 def verify(bundle: Path, data: str, reference: Path | None, split: str, max_drop: float | None,
-           min_agreement: float | None, max_prob_delta: float | None, backend: str, device: str,
-           json_out: Path | None, junit: Path | None, plot: Path | None) -> int:
+           min_agreement: float | None, max_prob_delta: float | None, confidence: float | None, backend: str,
+           device: str, json_out: Path | None, junit: Path | None, plot: Path | None) -> int:
     """Check BUNDLE against the reference PyTorch model on labelled DATA."""
     from ..build.reports import write_json
     from ..verify.junit import write_junit
     from ..verify.runner import verify as run_verify
 
     result = run_verify(bundle, data, reference=reference, split=split, max_drop=max_drop,
-                        min_agreement=min_agreement, max_prob_delta=max_prob_delta, backend=backend,
-                        device=device, log=log)
+                        min_agreement=min_agreement, max_prob_delta=max_prob_delta, confidence=confidence,
+                        backend=backend, device=device, log=log)
     if json_out:
         write_json(json_out, result.to_dict())
     if junit:
@@ -66,7 +68,10 @@ def _print(result) -> None:
     console.print(table)
     for check in result.checks:
         mark = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
-        console.print(f"{mark} {check.name} = {check.value:.6g} (required {check.rule} {check.limit:.6g})")
+        console.print(f"{mark} {check.describe()}")
+    console.print(f"budget at {result.verdict.confidence:.0%} one-sided confidence "
+                  f"({'non-inferiority' if result.verdict.confidence else 'observed values'}); "
+                  f"{result.verdict.resolution}")
     console.print("[bold green]verification passed[/bold green]" if result.passed
                   else "[bold red]verification FAILED[/bold red]")
 

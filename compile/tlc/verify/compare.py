@@ -5,6 +5,7 @@ Knows nothing about backends: it takes logits (N×K) and labels and returns stat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -49,6 +50,9 @@ class Comparison:
     balanced_accuracy_drop_ci95: tuple[float, float] | None = None
     recall_reference: tuple[float | None, ...] | None = None
     recall_candidate: tuple[float | None, ...] | None = None
+    class_counts: tuple[int, ...] | None = None      # images per class
+    harmful_flips: tuple[int, ...] | None = None     # per class: reference right, candidate wrong
+    helpful_flips: tuple[int, ...] | None = None     # per class: reference wrong, candidate right
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +76,8 @@ def compare_logits(reference: np.ndarray, candidate: np.ndarray, labels: np.ndar
     labels = np.asarray(labels).reshape(-1)
     bal_ref = balanced_accuracy(labels, y_ref, num_classes)
     bal_cand = balanced_accuracy(labels, y_cand, num_classes)
+    right_ref, right_cand = y_ref == labels, y_cand == labels
+    per_class = functools.partial(np.bincount, labels, minlength=num_classes)
     return Comparison(
         **stats,
         accuracy_reference=float((y_ref == labels).mean()),
@@ -79,9 +85,13 @@ def compare_logits(reference: np.ndarray, candidate: np.ndarray, labels: np.ndar
         balanced_accuracy_reference=bal_ref,
         balanced_accuracy_candidate=bal_cand,
         balanced_accuracy_drop=bal_ref - bal_cand,
-        balanced_accuracy_drop_ci95=_bootstrap_drop_ci(labels, y_ref, y_cand, num_classes, bootstrap, seed),
+        balanced_accuracy_drop_ci95=(_bootstrap_drop_ci(labels, y_ref, y_cand, num_classes, bootstrap, seed)
+                                     if bootstrap > 0 else None),
         recall_reference=tuple(per_class_recall(labels, y_ref, num_classes)),
         recall_candidate=tuple(per_class_recall(labels, y_cand, num_classes)),
+        class_counts=tuple(int(c) for c in per_class()),
+        harmful_flips=tuple(int(c) for c in per_class(weights=right_ref & ~right_cand)),
+        helpful_flips=tuple(int(c) for c in per_class(weights=~right_ref & right_cand)),
     )
 
 

@@ -16,8 +16,7 @@ def write_junit(result: VerifyResult, path: str | Path) -> None:
         case = ET.SubElement(suite, "testcase", classname=f"tlc.verify.{Path(result.bundle).name}",
                              name=check.name)
         if not check.passed:
-            ET.SubElement(case, "failure", message=f"{check.name} = {check.value:.6g}, "
-                          f"required {check.rule} {check.limit:.6g}")
+            ET.SubElement(case, "failure", message=check.describe())
     props = ET.SubElement(suite, "properties")
     for key, value in result.runner.items():
         ET.SubElement(props, "property", name=key, value=str(value))

@@ -3,7 +3,6 @@ PyTorch run on labelled data, with thresholds from the bundle's recorded budget 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,17 +10,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .budget import at_least, at_most
+from ..targets import Tolerance
+from .budget import Check, Verdict, judge, undecidable
 from .compare import Comparison, compare_logits
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    value: float
-    limit: float
-    passed: bool
-    rule: str  # ">=" or "<="
 
 
 @dataclass
@@ -30,26 +21,30 @@ class VerifyResult:
     data: str
     split: str
     comparison: Comparison
-    checks: list[Check]
+    verdict: Verdict
     runner: dict[str, Any]
     class_names: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def checks(self) -> tuple[Check, ...]:
+        return self.verdict.checks
+
+    @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return self.verdict.passed
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "bundle": self.bundle, "data": self.data, "split": self.split,
                 "runner": self.runner, "class_names": list(self.class_names),
-                "checks": [c.__dict__ for c in self.checks], "comparison": self.comparison.to_dict(),
-                **self.extra}
+                "checks": [c.__dict__ for c in self.checks], "confidence": self.verdict.confidence,
+                "resolution": self.verdict.resolution, "comparison": self.comparison.to_dict(), **self.extra}
 
 
 def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path | None = None,
            split: str = "test", max_drop: float | None = None, min_agreement: float | None = None,
-           max_prob_delta: float | None = None, backend: str = "auto", device: str = "auto",
-           bootstrap: int = 1000, log=print) -> VerifyResult:
+           max_prob_delta: float | None = None, confidence: float | None = None, backend: str = "auto",
+           device: str = "auto", bootstrap: int = 1000, log=print) -> VerifyResult:
     """Run bundle and reference on ``split`` of ``data``; compare; apply the budget."""
     import tlc_runtime
 
@@ -67,20 +62,24 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
                           f"({manifest.provenance.get('run_id')}); pass the right --reference")
     dataset = _load(data, run)
     images, labels = _labelled(dataset, split, tuple(manifest.class_names))
+    tolerance = _tolerance(dict(manifest.verification.get("budget", {})), max_drop, min_agreement,
+                           max_prob_delta, confidence)
+    why = undecidable(labels, len(manifest.class_names), tolerance, manifest.class_names)
+    if why:
+        raise ConfigError(f"{split} split: {why}")
     log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
         f"and PyTorch on {len(labels)} images")
     bundle_logits = _bundle_logits(clf, images)
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
     ref_logits = reference_logits(model, ref_inputs)
     comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
-    budget = dict(manifest.verification.get("budget", {}))
-    checks = _checks(comparison, budget, max_drop, min_agreement, max_prob_delta)
+    verdict = judge(comparison, tolerance, manifest.class_names)
     artifact = manifest.artifact()
     runner = {"backend": clf.info.backend, "device": clf.info.device, "precision": clf.info.precision,
               "artifact": artifact.name, "artifact_backend": artifact.backend,
               "proxy": clf.info.backend != artifact.backend}
     return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
-                        checks=checks, runner=runner, class_names=tuple(manifest.class_names))
+                        verdict=verdict, runner=runner, class_names=tuple(manifest.class_names))
 
 
 def _load(data: Any, run):
@@ -122,21 +121,23 @@ def _bundle_logits(clf, images: list[np.ndarray], batch: int = 64) -> np.ndarray
     return np.concatenate(out)
 
 
-def _checks(c: Comparison, budget: dict[str, Any], max_drop, min_agreement, max_prob_delta) -> list[Check]:
-    min_agreement = budget.get("min_agreement") if min_agreement is None else min_agreement
-    max_drop = budget.get("max_balanced_accuracy_drop") if max_drop is None else max_drop
-    max_prob_delta = budget.get("max_abs_prob_delta") if max_prob_delta is None else max_prob_delta
-    checks = []
-    if min_agreement is not None:
-        checks.append(Check("top1_agreement", c.agreement, min_agreement, at_least(c.agreement, min_agreement),
-                            ">="))
-    if max_drop is not None and c.balanced_accuracy_drop is not None:
-        drop = c.balanced_accuracy_drop
-        checks.append(Check("balanced_accuracy_drop", drop, max_drop, at_most(drop, max_drop), "<="))
-    d = c.max_abs_prob_delta
-    if max_prob_delta is not None or not math.isfinite(d):  # |Δprob| <= 1 always: only NaN/Inf break 1.0
-        limit = 1.0 if max_prob_delta is None else max_prob_delta
-        checks.append(Check("max_abs_prob_delta", d, limit, at_most(d, limit), "<="))
-    if not checks:
+def _tolerance(budget: dict[str, Any], max_drop, min_agreement, max_prob_delta, confidence) -> Tolerance:
+    """The bundle's recorded budget, overridden by the flags.
+
+    A bundle recorded before budgets had a confidence was built to the observed values: confidence 0.
+    """
+    given = {"min_agreement": budget.get("min_agreement") if min_agreement is None else min_agreement,
+             "max_balanced_accuracy_drop": budget.get("max_balanced_accuracy_drop") if max_drop is None else max_drop,
+             "max_abs_prob_delta": budget.get("max_abs_prob_delta") if max_prob_delta is None else max_prob_delta,
+             "confidence": budget.get("confidence", 0.0) if confidence is None else confidence}
+    if given["min_agreement"] is None and given["max_balanced_accuracy_drop"] is None \
+            and given["max_abs_prob_delta"] is None:
         raise ConfigError("no thresholds: the bundle records no budget; pass --max-drop / --min-agreement")
-    return checks
+    # a limit neither recorded nor given is not checked: the loosest value of each
+    given["min_agreement"] = 0.0 if given["min_agreement"] is None else given["min_agreement"]
+    if given["max_balanced_accuracy_drop"] is None:
+        given["max_balanced_accuracy_drop"] = 1.0
+    try:
+        return Tolerance(**given)
+    except ValueError as exc:
+        raise ConfigError(f"budget: {exc}") from None

@@ -79,14 +79,34 @@ def test_a_stale_staging_directory_is_removed_by_the_next_build(tiny_run_dir, tm
     assert _hidden(tmp_path) == []
 
 
-def test_a_missed_budget_exits_1_and_writes_nothing(tiny_run_dir, tmp_path, capsys):
+def test_a_missed_budget_exits_1_and_writes_nothing(tiny_run_dir, tmp_path, capsys, monkeypatch):
+    from tlc.verify.budget import Check, Verdict
+
+    # the verdict is forced, so that the test does not depend on this machine's numerics
+    missed = Verdict((Check("top1_agreement", 0.5, 1.0, False, ">=", 0.5, "observed"),), "one image = 1 pt", 0.0)
+    monkeypatch.setattr(builder, "judge", lambda *_args: missed)
     out = tmp_path / "bundle"
-    # top-1 agreement can never exceed 1: the budget is missed on every machine
-    code = run(["build", str(tiny_run_dir), "--target", "x86-cpu", "--out", str(out),
-                "--min-agreement", "1.01"])
+    code = run(["build", str(tiny_run_dir), "--target", "x86-cpu", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "Error: " in err and "budget" in err
+    assert "Error: " in err and "breaks its accuracy budget" in err and "one image = 1 pt" in err
+    assert not out.exists() and _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("flags, said", [(["--min-agreement", "1.01"], "min_agreement must be within 0..1"),
+                                         (["--confidence", "1.0"], "confidence must be 0")])
+def test_a_budget_that_means_nothing_is_a_user_error(tiny_run_dir, tmp_path, capsys, flags, said):
+    out = tmp_path / "bundle"
+    assert run(["build", str(tiny_run_dir), "--target", "x86-cpu", "--out", str(out), *flags]) == 2
+    assert said in capsys.readouterr().err and not out.exists()
+
+
+def test_a_budget_the_data_cannot_decide_is_refused_before_building(tiny_run_dir, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    code = run(["build", str(tiny_run_dir), "--target", "x86-cpu", "--precision", "int8", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "cannot decide this budget at 95% confidence" in err and "building" not in err
     assert not out.exists() and _hidden(tmp_path) == []
 
 

@@ -150,7 +150,7 @@ def make_evaluate(staging: Path, x_eval: np.ndarray, y_eval: np.ndarray, ref: np
 
 
 @pytest.fixture
-def make_ctx(digits_model, tmp_path):
+def make_ctx(digits_model, tmp_path, small_eval_budget):
     """Factory: BuildContext for (target, precision, tolerance, calibration, options)."""
 
     def factory(target: str = "x86-cpu", precision: str = "int8", tolerance: Tolerance | None = None,
@@ -165,7 +165,7 @@ def make_ctx(digits_model, tmp_path):
                             fp32_onnx=digits_model["onnx"], staging=staging, calibration=calib,
                             evaluate=make_evaluate(staging, digits_model["x_eval"], digits_model["y_eval"],
                                                    digits_model["ref"], seen),
-                            tolerance=tolerance or t.tolerance(precision), log=lambda _msg: None,
+                            tolerance=tolerance or small_eval_budget(t.tolerance(precision)), log=lambda _msg: None,
                             options=dict(options or {}), model=digits_model["model"] if train else None,
                             train_split=(lambda: (digits_model["x_train"], digits_model["y_train"])) if train else None)
 

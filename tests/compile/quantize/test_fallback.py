@@ -24,14 +24,14 @@ def _run(needed, max_steps=8, fraction=1.0):
         assert tuple(LAYERS[:len(float_layers)]) == float_layers, "float layers are a prefix of the ranking"
         return _cmp(1.0 if len(float_layers) >= needed else 0.98)
 
-    result = greedy_fallback(lambda: LAYERS, try_mix, Tolerance(min_agreement=0.99), max_steps=max_steps,
+    result = greedy_fallback(lambda: LAYERS, try_mix, Tolerance(min_agreement=0.99, confidence=0), max_steps=max_steps,
                              max_float_fraction=fraction, log=lambda _m: None)
     return result, calls
 
 
 def test_all_int8_passing_needs_no_ranking():
     ranked = []
-    result = greedy_fallback(lambda: ranked.append(1) or LAYERS, lambda f: _cmp(1.0), Tolerance(),
+    result = greedy_fallback(lambda: ranked.append(1) or LAYERS, lambda f: _cmp(1.0), Tolerance(confidence=0),
                              log=lambda _m: None)
     assert result.chosen.float_layers == () and len(result.steps) == 1 and not ranked
 
@@ -55,10 +55,10 @@ def test_gives_up_at_the_float_fraction_cap():
 
 
 def test_budget_violations_name_each_broken_limit():
-    tol = Tolerance(min_agreement=0.995, max_balanced_accuracy_drop=0.003, max_abs_prob_delta=1e-3)
+    tol = Tolerance(min_agreement=0.995, max_balanced_accuracy_drop=0.003, max_abs_prob_delta=1e-3, confidence=0)
     assert budget_violations(_cmp(1.0, 0.0, 1e-4), tol) == []
     problems = budget_violations(_cmp(0.99, 0.01, 0.2), tol)
-    assert len(problems) == 3 and "agreement 99.00% < 99.50%" in problems[0]
-    assert "0.30 pts" in problems[1] and "max |Δprob|" in problems[2]
+    assert len(problems) == 3 and "agreement observed 99.00% ≥ 99.50%: FAIL" in problems[0]
+    assert "1.00 pts ≤ 0.30 pts" in problems[1] and "max |Δprob|" in problems[2]
     # without labels there is no balanced-accuracy drop to judge
     assert budget_violations(_cmp(1.0, None, 1e-4), tol) == []

@@ -30,7 +30,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np
 
 
 @pytest.fixture
-def make_ctx(tiny, tmp_path: Path) -> Callable[..., BuildContext]:
+def make_ctx(tiny, tmp_path: Path, small_eval_budget) -> Callable[..., BuildContext]:
     """BuildContext factory: target name or Target, precision; records evaluated artifacts."""
     fp32, images, labels, reference = tiny
 
@@ -49,7 +49,7 @@ def make_ctx(tiny, tmp_path: Path) -> Callable[..., BuildContext]:
 
         ctx = BuildContext(target=tgt, precision=precision, run=run_info(), input_spec=input_spec(),
                            fp32_onnx=local_fp32, staging=staging, calibration=None, evaluate=evaluate,
-                           tolerance=tgt.tolerance(precision), log=lambda _m: None)
+                           tolerance=small_eval_budget(tgt.tolerance(precision)), log=lambda _m: None)
         ctx.options["evaluated"] = evaluated
         return ctx
 
