@@ -87,6 +87,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec, fp32_onnx=fp32_onnx,
                        staging=staging.path, calibration=calibration,
                        evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,
+                       confirm=make_evaluator(staging.path, spec, test_set),
                        options=options, evaluation_inputs=eval_set.inputs, work=staging.work, model=model,
                        train_split=functools.cache(lambda: dataset.arrays("train", run.img_size)))
     log(f"building {target.backend} {precision} artifact for target {target.name}")

@@ -43,6 +43,9 @@ class BuildContext:
     model: Any = None               # the run's PyTorch DeployModel (raw pixels → logits), eval mode (INT8 QAT)
     # the run's training images (N×H×W×C graph dtype) and labels, loaded on demand (INT8 ladder)
     train_split: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
+    # the same as ``evaluate`` on the test split: the INT8 ladder confirms each rung that passes on
+    # the validation split with it before stopping (None: no confirmation)
+    confirm: Evaluate | None = None
 
 
 @dataclass

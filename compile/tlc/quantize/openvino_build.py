@@ -146,7 +146,7 @@ def _build_int8(ov, ctx: BuildContext, model, options: dict[str, Any], report: d
                   preprocessing_ops_in_float=len(keep_float), steps=[])
     ladder = OvLadder(ov, nncf, ctx, model, options, report, common,
                       _range_parameters(method), calibration)
-    climbed = climb(ladder.rungs(), ctx.log, ladder.details)
+    climbed = climb(ladder.rungs(), ctx.log, ladder.details, ladder.confirm if ctx.confirm else None)
     report["ladder"] = climbed.to_list()
     winner = climbed.winner
     if winner is None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..build.context import BuildContext
 from ..targets import OpenVinoOptions
+from ..verify.budget import budget_violations
 from . import openvino_build as ovb
 from .fallback import FallbackStep
 from .ladder import Rung, RungSkipped, select_rungs
@@ -115,6 +116,12 @@ class OvLadder:
             onnx_path, self.qat_report = qat_model(self.ctx, self.calibration, symmetric, Path(tmp) / "qat.onnx")
             model = ovb.convert_path(self.ov, onnx_path)
         return self._quantize(model, self.calibration, "qat+quantize(bias_correction)", "qat")
+
+    def confirm(self, name: str) -> list[str]:
+        """Budget violations of rung ``name``'s candidate on the test split; called right after the rung
+        passed, so the IR in the staging directory is still that candidate's."""
+        artifact, _, _ = self.artifacts[name]
+        return budget_violations(self.ctx.confirm(artifact), self.ctx.tolerance)
 
     def details(self, name: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

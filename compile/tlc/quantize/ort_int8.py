@@ -203,9 +203,9 @@ def build_ort_int8(ctx: BuildContext) -> BuiltArtifact:
     options = {"quantization": {"activation_type": scheme.activation_type,
                                 "activation_symmetric": scheme.activation_symmetric}}
 
-    def evaluate_file(path: Path):
+    def evaluate_file(path: Path, evaluate=ctx.evaluate):
         shutil.copyfile(path, ctx.staging / MODEL_FILE)
-        return ctx.evaluate(_artifact(ctx, options))
+        return evaluate(_artifact(ctx, options))
 
     with tempfile.TemporaryDirectory(prefix="tlc-int8-", dir=ctx.work) as tmp:
         def make_quantizer(onnx_path: Path, images: np.ndarray, work: Path) -> QdqQuantizer:
@@ -214,7 +214,7 @@ def build_ort_int8(ctx: BuildContext) -> BuiltArtifact:
 
         ladder = OrtLadder(ctx, make_quantizer, evaluate_file, Path(tmp), scheme.activation_symmetric)
         ctx.log(f"INT8 QDQ: {method} calibration on {len(calibration)} images, {scheme.activation_type} activations")
-        climbed = climb(ladder.rungs(), ctx.log, ladder.details)
+        climbed = climb(ladder.rungs(), ctx.log, ladder.details, ladder.confirm if ctx.confirm else None)
         report = _report(ladder, climbed, method, percentile, scheme)
         report["backend_versions"] = {"onnxruntime": onnxruntime.__version__}
         winner = climbed.winner

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..build.context import BuildContext
+from ..verify.budget import budget_violations
 from ..verify.compare import Comparison
 from .calibration import select_calibration
 from .fallback import FallbackResult, FallbackStep, greedy_fallback, make_step
@@ -47,7 +48,7 @@ class OrtLadder:
 
     ctx: BuildContext
     make_quantizer: Callable[[Path, np.ndarray, Path], Any]
-    evaluate_file: Callable[[Path], Comparison]
+    evaluate_file: Callable[..., Comparison]   # (path[, evaluate]) → Comparison, default ctx.evaluate
     work: Path
     activation_symmetric: bool
     candidates: dict[str, Candidate] = field(default_factory=dict)
@@ -138,6 +139,10 @@ class OrtLadder:
         step = make_step(float_layers, self.evaluate_file(path), self.ctx.tolerance)
         self.candidates[name] = Candidate(path, step, quantizer, float_layers)
         return step
+
+    def confirm(self, name: str) -> list[str]:
+        """Budget violations of rung ``name``'s chosen candidate on the test split (``ctx.confirm``)."""
+        return budget_violations(self.evaluate_file(self.candidates[name].path, self.ctx.confirm), self.ctx.tolerance)
 
     def details(self, name: str) -> dict[str, Any]:
         """Facts recorded with rung ``name`` in ``report["ladder"]``."""

@@ -170,3 +170,9 @@ def make_ctx(digits_model, tmp_path, small_eval_budget):
                             train_split=(lambda: (digits_model["x_train"], digits_model["y_train"])) if train else None)
 
     return factory
+
+
+@pytest.fixture
+def evaluator_factory():
+    """make_evaluate as a fixture: (staging, x, y, reference logits[, seen]) → ctx.evaluate-like callable."""
+    return make_evaluate

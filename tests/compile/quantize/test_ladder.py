@@ -45,6 +45,39 @@ def test_climb_stops_at_first_passing_rung_and_records_every_tried_rung():
     assert "b: skipped" in result.summary()
 
 
+def test_a_rung_that_misses_on_the_test_split_does_not_stop_the_climb():
+    ran, confirmed = [], []
+
+    def rung(name: str) -> Rung:
+        return Rung(name, name, lambda: ran.append(name) or _step(True))
+
+    def confirm(name: str) -> list[str]:
+        confirmed.append(name)
+        return ["agreement 98% < 99%"] if name == "a" else []
+
+    result = climb([rung("a"), rung("b"), rung("c")], log=lambda _m: None, confirm=confirm)
+    assert ran == ["a", "b"] and confirmed == ["a", "b"] and result.winner.name == "b"
+    records = result.to_list()
+    assert [r["passed"] for r in records] == [False, True]
+    assert records[0]["violations"] == [] and records[0]["test_split_violations"] == ["agreement 98% < 99%"]
+    assert "a: agreement 100.00% (test split: agreement 98% < 99%)" in result.summary()
+
+
+def test_the_ort_ladder_confirms_its_winner_on_the_test_split(make_ctx, digits_model, evaluator_factory):
+    """A confirmation set on which every candidate misses (its reference is another model's: the
+    logits shuffled across images) makes every rung that passed validation climb on, and the build
+    is refused naming the test split; with no confirmation the first rung wins."""
+    ctx = make_ctx(tolerance=NO_BUDGET, options={"int8_rungs": ["ptq", "ptq-first-last-float"]})
+    assert build_ort_int8(ctx).report["rung"] == "ptq"
+    rng = np.random.default_rng(0)
+    shuffled = digits_model["ref"][rng.permutation(len(digits_model["ref"]))]
+    strict = Tolerance(min_agreement=0.5, max_balanced_accuracy_drop=1.0, confidence=0)
+    ctx = make_ctx(tolerance=strict, options={"int8_rungs": ["ptq", "ptq-first-last-float"]})
+    ctx.confirm = evaluator_factory(ctx.staging, digits_model["x_eval"], digits_model["y_eval"], shuffled)
+    with pytest.raises(BudgetError, match="test split: agreement"):
+        build_ort_int8(ctx)
+
+
 def test_select_rungs_keeps_ladder_order_and_refuses_unknown_names():
     rungs = [Rung(n, n, lambda: _step(True)) for n in ("x", "y", "z")]
     assert [r.name for r in select_rungs(rungs, ["z", "x"])] == ["x", "z"]
