@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .manifest import InputSpec, Preprocessing
+from .native import check_layout
 
 _BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -89,12 +90,7 @@ def check_image(image: object) -> np.ndarray:
     problem = dtype_problem(image.dtype)
     if problem:
         raise InputError(problem)
-    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
-        image = image[:, :, 0] if image.shape[2] == 1 else image[:, :, :3]
-    elif image.ndim != 2:
-        raise InputError(f"expected an H×W or H×W×C (C in 1, 3, 4) image, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"image is empty (shape {image.shape})")
+    image = check_layout(image)
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         raise InputError("image contains NaN or Inf pixels")
     return image

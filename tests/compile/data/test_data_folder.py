@@ -153,3 +153,14 @@ def test_dicom_monochrome1_is_inverted(tmp_path):
 
 def _all_images(ds: Dataset) -> dict[str, np.ndarray]:
     return {i: im for s in ds.splits.values() for i, im in zip(s.ids, s.images, strict=True)}
+
+
+def test_bmp_files_are_training_images_as_the_runtime_reads_them(tmp_path, write_image, rand_image):
+    root = tmp_path / "d"
+    for c in ("a", "b"):
+        for i in range(3):
+            write_image(root / c / f"{i}.bmp", rand_image(ord(c) * 10 + i))
+    ds = load_dataset(root)
+    assert sum(len(s) for s in ds.splits.values()) == 6
+    np.testing.assert_array_equal(_all_images(ds)["a/0.bmp"], rand_image(ord("a") * 10))
+
