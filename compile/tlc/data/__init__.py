@@ -25,8 +25,9 @@ Pixel rules (explicit, so training and deployment agree):
   3 channels and its grey images are replicated to RGB.
 - 8-bit and 16-bit images may not be mixed in one dataset.
 - 8-bit: ``bit_depth`` 8, ``value_range`` (0, 255). 16-bit data is scaled by its real range, never
-  clipped to 8 bits: ``bit_depth = max(9, bit_length(max train value))`` (= ceil(log2(max + 1))),
-  at most 16, and ``value_range = (0, 2**bit_depth - 1)``; 12-bit data in 16-bit PNGs gets (0, 4095).
+  clipped to 8 bits: ``bit_depth = max(9, bit_length(max value))`` (= ceil(log2(max + 1)); the
+  maximum over every split, as the runtime refuses values above the model's bit depth), at most 16,
+  and ``value_range = (0, 2**bit_depth - 1)``; 12-bit data in 16-bit PNGs gets (0, 4095).
 - ``Dataset.arrays(split, size)`` resizes native pixels with ``tlc_runtime.preprocess`` (the one
   implementation the runtime uses) and casts to the graph dtype: uint8 for 8-bit data, float32
   holding the exact uint16 values for 16-bit data.
