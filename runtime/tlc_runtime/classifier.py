@@ -23,10 +23,21 @@ if TYPE_CHECKING:
     from .golden import GoldenReport
 
 ImageLike = np.ndarray | str | Path
+ValueRange = tuple[float, float]
 
 
 class Classifier:
     """Image classifier backed by one bundle artifact on one backend (made by ``tlc_runtime.load``).
+
+    Pixel values: the model's range is 0..2**bits-1 for the bit depth it was trained on (0..255 for
+    8-bit models, 0..4095 for 12-bit ones; ``manifest.preprocessing.source_bit_depth``). Integer
+    images are raw values on that range: values outside it are an InputError, uint16 images are
+    refused by 8-bit models and uint8 by deeper ones; other integer types are converted when in
+    range. Float images need a declared range, ``predict(image, value_range=(0.0, 1.0))`` (also
+    ``predict_batch`` and ``prepare``): lo..hi is mapped onto the model's range and rounded to its
+    integers; pixels outside lo..hi are refused, never clipped. A float image without a declared
+    range is refused: it is never guessed to be 0..1 or 0..255. Files are read by
+    ``tlc_runtime.images.read_image``, into exactly the array training made of them.
 
     ``max_pixels`` (default ``images.MAX_PIXELS``) is the largest image file predict reads; set it
     on the object to accept larger files.
@@ -67,23 +78,26 @@ class Classifier:
     def input_spec(self) -> InputSpec:
         return self._spec
 
-    def prepare(self, image: ImageLike) -> np.ndarray:
+    def prepare(self, image: ImageLike, value_range: ValueRange | None = None) -> np.ndarray:
         """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
         if not is_image_path(image):
-            return to_model_input(image, self._spec, self._prep)
-        pixels = read_image(image, self.max_pixels)
+            return to_model_input(image, self._spec, self._prep, value_range)
+        pixels = read_image(image, self.max_pixels, allow_float=True)  # floats: to_model_input's rule
         try:
-            return to_model_input(pixels, self._spec, self._prep)
+            return to_model_input(pixels, self._spec, self._prep, value_range)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from None
 
-    def predict(self, image: ImageLike) -> Prediction:
-        """Classify one image: an H×W or H×W×C array (uint8/uint16/float) or an image file path."""
-        batch = self.prepare(image)[None]
+    def predict(self, image: ImageLike, value_range: ValueRange | None = None) -> Prediction:
+        """Classify one image: an H×W or H×W×C array or an image file path (``value_range``: see the
+        class docstring)."""
+        batch = self.prepare(image, value_range)[None]
         return predictions_from_logits(self._checked(self._infer(batch), 1), self._names)[0]
 
-    def predict_batch(self, images: Iterable[ImageLike] | np.ndarray) -> list[Prediction]:
-        """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call."""
+    def predict_batch(self, images: Iterable[ImageLike] | np.ndarray,
+                      value_range: ValueRange | None = None) -> list[Prediction]:
+        """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call;
+        ``value_range`` applies to every image."""
         if isinstance(images, np.ndarray):
             if images.ndim not in (3, 4):
                 raise InputError(f"a batch array must be N×H×W or N×H×W×C, got shape {images.shape}")
@@ -94,7 +108,7 @@ class Classifier:
             images = list(images)
         if len(images) == 0:
             raise InputError("empty batch: pass at least one image")
-        batch = np.stack([self.prepare(img) for img in images])
+        batch = np.stack([self.prepare(img, value_range) for img in images])
         return predictions_from_logits(self.predict_logits(batch), self._names)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:

@@ -1,12 +1,28 @@
-"""Reading image files into numpy arrays: .npy with numpy, PNG/JPEG/TIFF/BMP with Pillow (optional).
+"""Reading image files into native pixel form: the one reader, used by training (``tlc.data``) and prediction.
 
-Returned arrays keep the file's real bit depth (a 16-bit PNG becomes uint16), are H×W for grey
-images and H×W×3 for colour ones (alpha dropped). Files that cannot be read at their real depth
-(16-bit colour or alpha: Pillow would cut them to 8 bits) are refused, and so is any file whose
-header claims more than ``MAX_PIXELS`` pixels, before a pixel is decoded. DICOM is not read here:
-load it with pydicom, apply your windowing and pass the array.
+Every file becomes the array ``native.to_native`` defines (uint8 or uint16, H×W grey or H×W×3 RGB),
+so a file is the same array at training time and at prediction time. Decoding: ``.npy`` with numpy,
+PNG/JPEG/TIFF/BMP with Pillow (optional), ``.dcm`` through ``tlc_runtime.dicom.read_dicom`` (the one
+DICOM hook, ``_read_dicom``). Rules, format by format:
 
-tlc's training reader applies the same rules through ``pixel_limit_problem`` and ``pillow_problem``.
+- 8-bit grey (L) stays uint8 H×W; 1-bit becomes uint8 0/255 (Pillow's "1" → "L").
+- 16-bit grey (modes I;16*) stays uint16. Mode "I" (32-bit integers: 16-bit PNGs on some Pillow
+  versions, int32 TIFFs) becomes uint16 when every value fits 0..65535, else it is refused.
+- Grey with alpha (LA) keeps its grey channel; RGBA and H×W×4 arrays drop alpha.
+- Palette (P, PA, also with a transparency entry), CMYK, YCbCr and other colour modes become 8-bit
+  RGB: the palette's colours, transparency ignored (never composited onto a background).
+- An RGB image whose three channels are identical is grey (H×W): a grey palette PNG, a grey JPEG
+  saved as RGB, an RGB ``.npy`` of copies.
+- BMP is read like any Pillow format (training reads and lists ``.bmp`` files too).
+- Float pixels (TIFF mode F, float ``.npy``) are refused (NaN/Inf with their own message): native
+  images are integers. Prediction can still take them with a declared range: ``Classifier.prepare``
+  reads with ``allow_float=True`` and ``preprocess.to_model_input`` maps ``value_range`` or refuses.
+- ``.npy`` arrays of other integer types (int64, uint32...) are refused: their bit depth is unknown.
+- 16-bit colour or alpha files are refused (Pillow would cut them to 8 bits), so are multi-frame
+  files, and any file whose header claims more than ``MAX_PIXELS`` pixels, before a pixel is decoded.
+
+Every failure is an ``InputError`` whose message starts with the path (``"{path}: reason"``), so
+training's wrapper can name the file its own way.
 """
 
 from __future__ import annotations
@@ -19,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .preprocess import dtype_problem
+from .native import to_native, to_uint16
+from .preprocess import check_image, dtype_problem
 
 MAX_PIXELS = 8192 * 8192
 """Largest image (height × width pixels) read from a file, by default: 64 Mi pixels, far above any
@@ -29,7 +46,9 @@ raise it with ``max_pixels=``; for Pillow formats Pillow's own ``PIL.Image.MAX_I
 that is a hard error) still applies."""
 
 PILLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-_GREY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+DICOM_SUFFIXES = frozenset({".dcm"})
+SUFFIXES = PILLOW_SUFFIXES | DICOM_SUFFIXES | {".npy"}
+"""Every file type ``read_image`` reads."""
 
 
 def is_image_path(obj: object) -> bool:
@@ -37,21 +56,48 @@ def is_image_path(obj: object) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Pixels of an image file; InputError naming the path if it is missing, unreadable, or claims
-    more than ``max_pixels`` pixels (default ``MAX_PIXELS``)."""
+def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS, *,
+               allow_float: bool = False) -> np.ndarray:
+    """Native pixels of an image file; InputError naming the path if it is missing, unreadable, claims
+    more than ``max_pixels`` pixels (default ``MAX_PIXELS``) or breaks a rule of the module docstring.
+    ``allow_float`` returns float pixels as stored (finite, H×W or H×W×3) instead of refusing them."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"image file not found: {p}")
-    if p.stat().st_size == 0:
-        raise InputError(f"cannot read {p}: the file is empty (0 bytes)")
-    suffix = p.suffix.lower()
+    try:
+        return _read(p, p.suffix.lower(), max_pixels, allow_float)
+    except InputError as exc:
+        raise InputError(f"{p}: {exc}") from None
+
+
+def _read(path: Path, suffix: str, max_pixels: int, allow_float: bool) -> np.ndarray:
+    """``read_image`` without the path in its messages."""
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty (0 bytes)")
+    if suffix in DICOM_SUFFIXES:
+        return _read_dicom(path, max_pixels)
     if suffix == ".npy":
-        return _read_npy(p, max_pixels)
-    if suffix in PILLOW_SUFFIXES:
-        return _read_with_pillow(p, max_pixels)
-    raise InputError(f"cannot read {p}: unsupported file type {suffix or '(none)'!r}; use .npy, "
-                     f"{', '.join(sorted(PILLOW_SUFFIXES))}, or pass a numpy array")
+        pixels = _read_npy(path, max_pixels)
+    elif suffix in PILLOW_SUFFIXES:
+        pixels = _read_with_pillow(path, max_pixels)
+    else:
+        raise InputError(f"unsupported file type {suffix or '(none)'!r}; use {', '.join(sorted(SUFFIXES))}, "
+                         "or pass a numpy array")
+    if allow_float and pixels.dtype.kind == "f":
+        return check_image(pixels)
+    return to_native(pixels)
+
+
+def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
+    """The one place DICOM enters the reader: ``tlc_runtime.dicom.read_dicom`` (pydicom, optional)."""
+    try:
+        from .dicom import read_dicom  # type: ignore[import-not-found]  # added by issue #11's DICOM work
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.dicom":
+            raise
+        raise InputError(f"unsupported file type {path.suffix.lower()!r}: this tlc_runtime cannot read DICOM; "
+                         "load the pixels yourself and pass a numpy array") from None
+    return to_native(read_dicom(path, max_pixels=max_pixels))
 
 
 def pixel_limit_problem(shape: tuple[int, ...], max_pixels: int = MAX_PIXELS) -> str | None:
@@ -70,13 +116,13 @@ def _read_npy(path: Path, max_pixels: int) -> np.ndarray:
             shape, dtype = _npy_header(fp)
             problem = dtype_problem(dtype) or pixel_limit_problem(shape, max_pixels)
             if problem:
-                raise InputError(f"{path}: {problem}")
+                raise InputError(problem)
             fp.seek(0)
             return np.load(fp, allow_pickle=False)
     except InputError:
         raise
     except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read {path} as a .npy array: {exc}") from None
+        raise InputError(f"cannot read it as a .npy array ({_first_line(exc)})") from None
 
 
 def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype]:
@@ -102,15 +148,20 @@ def _read_with_pillow(path: Path, max_pixels: int) -> np.ndarray:
         with image_mod.open(path) as img:  # reads the header only; pixels are decoded by _pixels
             problem = pillow_problem(img, max_pixels)
             if problem:
-                raise InputError(f"{path}: {problem}")
+                raise InputError(problem)
             if getattr(img, "n_frames", 1) > 1:
-                raise InputError(f"{path} holds {img.n_frames} frames; pass one frame as a numpy array")
+                raise InputError(f"holds {img.n_frames} frames; save one image per file, or pass one frame "
+                                 "as a numpy array")
             return _pixels(img)
     except InputError:
         raise
-    except (OSError, ValueError, SyntaxError, image_mod.DecompressionBombError,
-            image_mod.DecompressionBombWarning) as exc:  # the warning is raised when warnings are errors
-        raise InputError(f"cannot read image {path}: {exc}") from None
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBomb*, and more
+        reason = _first_line(exc).replace(f" '{path}'", "").replace(f" {str(path)!r}", "")
+        raise InputError(f"cannot read image ({reason})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def pillow_problem(img: Any, max_pixels: int = MAX_PIXELS) -> str | None:
@@ -138,17 +189,15 @@ def _rawmode(img: Any) -> str:
 
 
 def _pixels(img: Any) -> np.ndarray:
-    """Array of a Pillow image at its real bit depth: grey H×W, colour H×W×3."""
+    """Decoded array of a Pillow image before the native-form rules: integer grey at its real depth,
+    float32 for mode F, the grey channel of LA, 8-bit RGB for every colour mode."""
     mode = img.mode
-    if mode in _GREY16_MODES:
-        return np.asarray(img).astype(np.uint16)
-    if mode == "I":  # 32-bit integer grey; 16-bit PNGs open in this mode on some Pillow versions
-        arr = np.asarray(img)
-        if arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise InputError(f"{img.filename}: 32-bit integer pixels outside 0..65535 are not supported")
-        return arr.astype(np.uint16)
     if mode == "F":
         return np.asarray(img, dtype=np.float32)
-    if mode in ("L", "1", "LA"):
+    if mode == "I" or mode.startswith("I;16"):
+        return to_uint16(np.asarray(img))
+    if mode in ("1", "L"):
         return np.asarray(img.convert("L"))
-    return np.asarray(img.convert("RGB"))  # RGB, RGBA, P, CMYK, YCbCr, ... → 8-bit RGB, alpha dropped
+    if mode in ("LA", "La"):
+        return np.asarray(img.getchannel("L"))
+    return np.asarray(img.convert("RGB"))  # RGB, RGBA, P, PA, CMYK, YCbCr, ... → 8-bit RGB, alpha dropped

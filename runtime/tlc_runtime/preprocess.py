@@ -12,12 +12,15 @@ and clipped back to integer dtypes.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
+from numbers import Real
 
 import numpy as np
 
 from .errors import InputError
 from .manifest import InputSpec, Preprocessing
+from .native import check_layout
 
 _BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -89,28 +92,27 @@ def check_image(image: object) -> np.ndarray:
     problem = dtype_problem(image.dtype)
     if problem:
         raise InputError(problem)
-    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
-        image = image[:, :, 0] if image.shape[2] == 1 else image[:, :, :3]
-    elif image.ndim != 2:
-        raise InputError(f"expected an H×W or H×W×C (C in 1, 3, 4) image, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"image is empty (shape {image.shape})")
+    image = check_layout(image)
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         raise InputError("image contains NaN or Inf pixels")
     return image
 
 
-def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing) -> np.ndarray:
+def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing,
+                   value_range: tuple[float, float] | None = None) -> np.ndarray:
     """One image → H×W×C array of the graph's input dtype at the model's size.
 
-    Integer inputs must match the model's source bit depth (an 8-bit model refuses uint16 and a
-    16-bit model refuses uint8, because guessing a rescale would silently change what the model
-    sees). Float inputs are taken as raw intensities on the model's value range (0..255 for 8-bit)
-    and refused outside it, never clipped.
+    The model's range is 0..2**source_bit_depth-1 (0..255 for 8-bit models). Without ``value_range``,
+    integer pixels are raw values on that range: anything outside it is refused, and so are uint16
+    pixels for an 8-bit model and uint8 for a deeper one (guessing a rescale would silently change
+    what the model sees); other integer types (int16, int64, uint32...) are converted when in range.
+    Float pixels need a declared ``value_range=(lo, hi)``: lo..hi is mapped linearly onto the model's
+    range and rounded to its integers, values outside lo..hi are refused, never clipped; a float
+    image without one is refused (never guessed to be 0..1 or 0..255). A declared range maps
+    integer pixels the same way.
     """
     image = check_image(image)
-    _check_bit_depth(image, prep)
-    _check_float_range(image, prep)
+    image = on_model_range(image, prep, value_range)
     if image.ndim == 3 and spec.channels == 1:
         image = to_grey(image)
     image = resize(image, spec.height, spec.width)
@@ -125,24 +127,52 @@ def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing) -> n
     return image.astype(np.float32)
 
 
+def on_model_range(image: np.ndarray, prep: Preprocessing,
+                   value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Checked pixels as integers on the model's range: uint8 for 8-bit models, else uint16 (rules in
+    ``to_model_input``); InputError for anything the rules refuse."""
+    bits = prep.source_bit_depth
+    top = 2**bits - 1
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    if value_range is not None:
+        lo, hi = _declared(value_range)
+        low, high = _span(image)
+        if low < lo or high > hi:
+            raise InputError(f"pixels span {low:g}..{high:g}, outside the declared value_range {lo:g}..{hi:g}; "
+                             "declare the range your data really has (pixels are never clipped)")
+        scaled = (image.astype(np.float64) - lo) * (top / (hi - lo))
+        return np.clip(np.rint(scaled), 0, top).astype(dtype)
+    if image.dtype.kind == "f":
+        raise InputError(f"float pixels ({image.dtype}) need a declared range: predict(image, value_range=(lo, hi)) "
+                         f"maps lo..hi onto this model's 0..{top} (or pass integers on 0..{top})")
+    _check_bit_depth(image, prep)
+    info = np.iinfo(image.dtype)
+    if info.min < 0 or info.max > top:
+        low, high = _span(image)
+        if low < 0 or high > top:
+            raise InputError(f"pixel values {low:g}..{high:g} lie outside this {bits}-bit model's range 0..{top}; "
+                             "pass raw values on that range, or declare value_range=(lo, hi) to map yours")
+    return image.astype(dtype, copy=False)
+
+
+def _span(image: np.ndarray) -> tuple[float, float]:
+    return (image.min().item(), image.max().item())
+
+
+def _declared(value_range: object) -> tuple[float, float]:
+    """(lo, hi) of a declared value_range: two finite real numbers with lo < hi, else InputError."""
+    pair = tuple(value_range) if isinstance(value_range, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, Real) and not isinstance(v, bool) for v in pair) \
+            or not all(math.isfinite(v) for v in pair) or not pair[0] < pair[1]:
+        raise InputError(f"value_range must be (lo, hi), two finite numbers with lo < hi, got {value_range!r}")
+    return float(pair[0]), float(pair[1])
+
+
 def _check_bit_depth(image: np.ndarray, prep: Preprocessing) -> None:
-    if not np.issubdtype(image.dtype, np.integer):
-        return
-    bits = image.dtype.itemsize * 8
-    if prep.source_bit_depth <= 8 and bits > 8:
-        raise InputError(f"this model was trained on 8-bit images; got {image.dtype} pixels "
-                         "(convert to uint8 with your windowing, or pass floats on 0..255)")
-    if prep.source_bit_depth > 8 and bits <= 8:
+    """uint8 means an 8-bit image and uint16 a deeper one: either is refused by a model of the other kind."""
+    if prep.source_bit_depth <= 8 and image.dtype == np.uint16:
+        raise InputError("this model was trained on 8-bit images; got uint16 pixels (convert to uint8 with "
+                         "your windowing, or declare value_range=(lo, hi) to map them onto 0..255)")
+    if prep.source_bit_depth > 8 and image.dtype == np.uint8:
         raise InputError(f"this model was trained on {prep.source_bit_depth}-bit images; got "
                          f"{image.dtype} pixels (pass the original 16-bit data)")
-
-
-def _check_float_range(image: np.ndarray, prep: Preprocessing) -> None:
-    """Float pixels must lie on the manifest's value_range (check_image has refused NaN/Inf)."""
-    if not np.issubdtype(image.dtype, np.floating):
-        return
-    lo, hi = prep.value_range
-    low, high = float(image.min()), float(image.max())
-    if low < lo or high > hi:
-        raise InputError(f"float pixels span {low:g}..{high:g}, outside this model's value range {lo:g}..{hi:g}; "
-                         "pass raw intensities on that range (or integers at the model's bit depth)")

@@ -15,9 +15,19 @@ RNG = np.random.default_rng(3)
 
 
 def test_npy_roundtrip(tmp_path):
-    arr = RNG.random((5, 7)).astype(np.float32)
+    arr = RNG.integers(0, 65536, (5, 7), dtype=np.uint16)
     np.save(tmp_path / "a.npy", arr)
     np.testing.assert_array_equal(read_image(tmp_path / "a.npy"), arr)
+
+
+def test_float_files_are_refused_unless_the_caller_allows_floats(tmp_path):
+    arr = RNG.random((5, 7)).astype(np.float32)
+    np.save(tmp_path / "a.npy", arr)
+    Image.fromarray(arr).save(tmp_path / "a.tif")
+    for path in (tmp_path / "a.npy", tmp_path / "a.tif"):
+        with pytest.raises(InputError, match=rf"^{path}: float pixels \(float32\)"):
+            read_image(path)
+        np.testing.assert_array_equal(read_image(path, allow_float=True), arr)
 
 
 def test_png_8_and_16_bit_keep_their_depth(tmp_path):

@@ -45,7 +45,7 @@ def test_batch_argument_shapes(grey_clf):
     with pytest.raises(tlc_runtime.InputError, match="predict\\(\\)"):
         grey_clf.predict_batch("one.png")
     with pytest.raises(tlc_runtime.InputError, match="NaN"):
-        grey_clf.predict_batch([np.zeros((8, 8)), np.full((8, 8), np.nan)])
+        grey_clf.predict_batch([np.zeros((8, 8)), np.full((8, 8), np.nan)], value_range=(0, 255))
 
 
 @pytest.mark.parametrize("batch, match", [
@@ -94,26 +94,27 @@ def test_hostile_files_are_one_line_input_errors(grey_clf, hostile_file):
 
 @pytest.mark.parametrize("value, dtype", [(1e300, np.float64), (-1e300, np.float64), (3e38, np.float32),
                                           (255.5, np.float64), (255.5, np.float32), (-0.5, np.float32)])
-def test_float_pixels_outside_the_value_range_are_refused(grey_clf, value, dtype):
+def test_float_pixels_outside_the_declared_range_are_refused(grey_clf, value, dtype):
     img = np.full((8, 8), 100.0, dtype)
     img[3, 4] = value
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(tlc_runtime.InputError, match=r"value range 0\.\.255"):
-            grey_clf.predict(img)
+        with pytest.raises(tlc_runtime.InputError, match=r"declared value_range 0\.\.255"):
+            grey_clf.predict(img, value_range=(0, 255))
 
 
-def test_float_pixels_on_the_value_range_edges_are_accepted(grey_clf):
+def test_float_pixels_on_the_declared_range_edges_are_accepted(grey_clf):
     img = np.zeros((8, 8))
     img[0, 0] = 255.0
-    assert grey_clf.predict(img).label == grey_clf.predict(img.astype(np.uint8)).label
+    assert grey_clf.predict(img, value_range=(0, 255)) == grey_clf.predict(img.astype(np.uint8))
 
 
-def test_sixteen_bit_model_applies_its_own_value_range(make_bundle):
+def test_sixteen_bit_model_applies_its_own_range(make_bundle):
     clf = tlc_runtime.load(make_bundle(bit_depth=12).path, options={"intra_op_num_threads": 1})
-    assert clf.predict(np.full((8, 8), 4095.0)).label in clf.class_names
-    with pytest.raises(tlc_runtime.InputError, match=r"value range 0\.\.4095"):
-        clf.predict(np.full((8, 8), 4096.0))
+    assert clf.predict(np.full((8, 8), 4095, np.uint16)).label in clf.class_names
+    assert clf.predict(np.full((8, 8), 4095.0), value_range=(0, 4095)).label in clf.class_names
+    with pytest.raises(tlc_runtime.InputError, match=r"range 0\.\.4095"):
+        clf.predict(np.full((8, 8), 4096, np.uint16))
 
 
 def test_pixel_limit_applies_to_predict_and_is_overridable(grey_bundle, image_files):

@@ -2,7 +2,7 @@
 
 Sources (the kind comes from the path alone, never from guessing at contents):
 
-- folder: ``ROOT/CLASS/**/*.png|jpg|jpeg|tif|tiff|dcm`` (split automatically) or
+- folder: ``ROOT/CLASS/**/*.png|jpg|jpeg|tif|tiff|bmp|dcm`` (split automatically) or
   ``ROOT/{train,val,test}/CLASS/...`` (splits as given; val/ and test/ may be absent → empty splits).
   Class names are the (train) class folder names. ``.dcm`` needs pydicom (imported lazily).
 - csv: header ``path,label[,split][,group]``, paths relative to the CSV's folder; labels define the
@@ -15,16 +15,19 @@ Class names sort as strings, or numerically when every name is an integer.
 
 Pixel rules (explicit, so training and deployment agree):
 
-- Native images are uint8 or uint16, H×W (grey) or H×W×3 (RGB). Pillow reads PNG/JPEG/TIFF:
-  RGBA drops alpha; palette, LA, 1-bit, CMYK etc. are converted to RGB or grey; an RGB image whose
-  three channels are identical counts as grey. 16-bit colour files are refused (Pillow would cut them
-  to 8 bits); float images are refused (NaN/Inf ones with their own message); so are multi-page files.
+- Native images are uint8 or uint16, H×W (grey) or H×W×3 (RGB). Files are read by the runtime's one
+  reader, ``tlc_runtime.images`` (every rule, format by format, is in its docstring), so a file is the
+  same array here and in ``predict(path)``: RGBA drops alpha; palette, LA, 1-bit, CMYK etc. become RGB
+  or grey; an RGB image whose three channels are identical counts as grey. 16-bit colour files are
+  refused (Pillow would cut them to 8 bits); float images are refused (NaN/Inf ones with their own
+  message); so are multi-page files. npz arrays follow the same rules (``tlc_runtime.native``).
 - Grey stays 1 channel (the model graph replicates it to 3). If any image is RGB the dataset has
   3 channels and its grey images are replicated to RGB.
 - 8-bit and 16-bit images may not be mixed in one dataset.
 - 8-bit: ``bit_depth`` 8, ``value_range`` (0, 255). 16-bit data is scaled by its real range, never
-  clipped to 8 bits: ``bit_depth = max(9, bit_length(max train value))`` (= ceil(log2(max + 1))),
-  at most 16, and ``value_range = (0, 2**bit_depth - 1)``; 12-bit data in 16-bit PNGs gets (0, 4095).
+  clipped to 8 bits: ``bit_depth = max(9, bit_length(max value))`` (= ceil(log2(max + 1)); the
+  maximum over every split, as the runtime refuses values above the model's bit depth), at most 16,
+  and ``value_range = (0, 2**bit_depth - 1)``; 12-bit data in 16-bit PNGs gets (0, 4095).
 - ``Dataset.arrays(split, size)`` resizes native pixels with ``tlc_runtime.preprocess`` (the one
   implementation the runtime uses) and casts to the graph dtype: uint8 for 8-bit data, float32
   holding the exact uint16 values for 16-bit data.

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 
 import numpy as np
 
-from .checks import DataWarning, check_content, check_leaks, check_train_covers_classes
+from .checks import check_content, check_leaks, check_train_covers_classes
 from .dataset import SPLITS, Dataset, Split
 from .records import Item, RawData
 from .splits import auto_split, check_fractions
@@ -28,7 +27,7 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
     check_train_covers_classes(raw, splits)
     duplicates = check_leaks(raw, splits)
     channels = 1 if all(item.image.ndim == 2 for item in raw.items) else 3
-    bit_depth = _bit_depth(raw, splits)
+    bit_depth = _bit_depth(raw)
     by_split = {name: [it for it, s in zip(raw.items, splits, strict=True) if s == name] for name in SPLITS}
     return Dataset(
         class_names=raw.class_names,
@@ -56,18 +55,15 @@ def _with_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image
 
 
-def _bit_depth(raw: RawData, splits: list[str]) -> int:
-    """8 for uint8 data; for 16-bit data the train maximum's bit length, at least 9, at most 16."""
+def _bit_depth(raw: RawData) -> int:
+    """8 for uint8 data; for 16-bit data the bit length of the largest value in any split, at least 9,
+    at most 16. Every split, not train alone: the runtime refuses values above the model's bit depth
+    (``tlc_runtime.preprocess.on_model_range``), so val and test images must lie on it too. The bit
+    depth is the storage format of the data, not a statistic learnt from it."""
     if raw.items[0].image.dtype == np.uint8:
         return 8
-    train_max = max(int(it.image.max()) for it, s in zip(raw.items, splits, strict=True) if s == "train")
-    bits = min(16, max(9, train_max.bit_length()))
-    limit = 2**bits - 1
-    over = next((it for it, s in zip(raw.items, splits, strict=True) if s != "train" and int(it.image.max()) > limit), None)
-    if over is not None:
-        warnings.warn(f"{raw.source}: {over.id} has values above the train range 0..{limit} "
-                      f"({bits}-bit); they will scale above 1.0", DataWarning, stacklevel=4)
-    return bits
+    top = max(int(it.image.max()) for it in raw.items)
+    return min(16, max(9, top.bit_length()))
 
 
 def content_hash(class_names: tuple[str, ...], by_split: dict[str, list[Item]]) -> str:

@@ -49,3 +49,30 @@ def make_folder(tmp_path: Path, write_image: WriteImage) -> Callable[..., Path]:
 def rand_image() -> Callable[..., np.ndarray]:
     """rand_image(seed, shape=(6, 5), dtype=np.uint8, high=256): distinct pseudo-random pixels."""
     return random_image
+
+
+def runtime_fixtures():
+    """tests/runtime/conftest.py as a module (its tiny bundle builder), loaded once per session."""
+    import importlib.util
+    import sys
+
+    name = "tlc_tests_runtime_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "runtime" / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def tiny_classifiers(tmp_path_factory: pytest.TempPathFactory) -> dict[int, object]:
+    """{8: classifier, 16: classifier}: the runtime tests' tiny 8×8 grey bundles at 8 and 16 bits, loaded."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import tlc_runtime
+
+    build = runtime_fixtures().build_bundle
+    root = tmp_path_factory.mktemp("readers")
+    return {bits: tlc_runtime.load(build(root / f"b{bits}", bit_depth=bits, seed=bits).path,
+                                   options={"intra_op_num_threads": 1}) for bits in (8, 16)}

@@ -153,3 +153,26 @@ def test_dicom_monochrome1_is_inverted(tmp_path):
 
 def _all_images(ds: Dataset) -> dict[str, np.ndarray]:
     return {i: im for s in ds.splits.values() for i, im in zip(s.ids, s.images, strict=True)}
+
+
+def test_bmp_files_are_training_images_as_the_runtime_reads_them(tmp_path, write_image, rand_image):
+    root = tmp_path / "d"
+    for c in ("a", "b"):
+        for i in range(3):
+            write_image(root / c / f"{i}.bmp", rand_image(ord(c) * 10 + i))
+    ds = load_dataset(root)
+    assert sum(len(s) for s in ds.splits.values()) == 6
+    np.testing.assert_array_equal(_all_images(ds)["a/0.bmp"], rand_image(ord("a") * 10))
+
+
+def test_16bit_depth_covers_every_split_so_the_runtime_accepts_every_image(tmp_path, write_image, rand_image):
+    """The runtime refuses values above the model's bit depth: val/test images must lie on it too."""
+    root = tmp_path / "d"
+    for n, (split, c) in enumerate((s, c) for s in ("train", "val") for c in ("a", "b") for _ in range(2)):
+        image = rand_image(n, (6, 6), dtype=np.uint16, high=3000)
+        if (split, n) == ("val", 5):
+            image[0, 0] = 5000  # above every train value (12 bits): 13 bits
+        write_image(root / f"{split}/{c}/{n}.png", image)
+    ds = load_dataset(root)
+    assert ds.bit_depth == 13 and ds.value_range == (0.0, 8191.0)
+    assert float(ds.arrays("val", 6)[0].max()) == 5000.0
