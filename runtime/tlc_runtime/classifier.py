@@ -71,7 +71,7 @@ class Classifier:
         """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
         if not is_image_path(image):
             return to_model_input(image, self._spec, self._prep)
-        pixels = read_image(image, self.max_pixels)
+        pixels = read_image(image, self.max_pixels, self._prep.dicom)
         try:
             return to_model_input(pixels, self._spec, self._prep)
         except InputError as exc:

@@ -3,8 +3,8 @@
 Returned arrays keep the file's real bit depth (a 16-bit PNG becomes uint16), are H×W for grey
 images and H×W×3 for colour ones (alpha dropped). Files that cannot be read at their real depth
 (16-bit colour or alpha: Pillow would cut them to 8 bits) are refused, and so is any file whose
-header claims more than ``MAX_PIXELS`` pixels, before a pixel is decoded. DICOM is not read here:
-load it with pydicom, apply your windowing and pass the array.
+header claims more than ``MAX_PIXELS`` pixels, before a pixel is decoded. DICOM (``.dcm``, needs
+pydicom) is read by ``tlc_runtime.dicom`` with the bundle's ``DicomPolicy``.
 
 tlc's training reader applies the same rules through ``pixel_limit_problem`` and ``pillow_problem``.
 """
@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError
 from .preprocess import dtype_problem
+
+if TYPE_CHECKING:
+    from .manifest import DicomPolicy
 
 MAX_PIXELS = 8192 * 8192
 """Largest image (height × width pixels) read from a file, by default: 64 Mi pixels, far above any
@@ -37,9 +40,11 @@ def is_image_path(obj: object) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS,
+               dicom: DicomPolicy | None = None) -> np.ndarray:
     """Pixels of an image file; InputError naming the path if it is missing, unreadable, or claims
-    more than ``max_pixels`` pixels (default ``MAX_PIXELS``)."""
+    more than ``max_pixels`` pixels (default ``MAX_PIXELS``). ``.dcm`` files are read under ``dicom``
+    (None: ``DicomPolicy()``, the stored values)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"image file not found: {p}")
@@ -50,7 +55,11 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np
         return _read_npy(p, max_pixels)
     if suffix in PILLOW_SUFFIXES:
         return _read_with_pillow(p, max_pixels)
-    raise InputError(f"cannot read {p}: unsupported file type {suffix or '(none)'!r}; use .npy, "
+    if suffix == ".dcm":
+        from .dicom import read_dicom
+
+        return read_dicom(p, dicom, max_pixels)
+    raise InputError(f"cannot read {p}: unsupported file type {suffix or '(none)'!r}; use .npy, .dcm, "
                      f"{', '.join(sorted(PILLOW_SUFFIXES))}, or pass a numpy array")
 
 
