@@ -80,9 +80,9 @@ class DicomFiles:
         """pydicom's raw ``pixel_array`` of a file (no modality LUT, no window, no inversion)."""
         return self.pydicom.dcmread(path).pixel_array
 
-    def variant(self, source: str, name: str, pixels=None, **tags) -> Path:
+    def variant(self, source: str, name: str | Path, pixels=None, **tags) -> Path:
         """A copy of the uncompressed test file ``source`` with new ``pixels`` (H×W, the file's dtype)
-        and/or tags set (a value of None deletes the tag), saved as ``root/name``."""
+        and/or tags set (a value of None deletes the tag), saved as ``root/name`` (or ``name`` if absolute)."""
         ds = self.pydicom.dcmread(self.testdata(source))
         if pixels is not None:
             dtype = ds.pixel_array.dtype.newbyteorder("<")

@@ -19,6 +19,7 @@ from ..errors import DataError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+    from tlc_runtime.manifest import DicomPolicy
 
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 DICOM_SUFFIXES = (".dcm",)
@@ -28,12 +29,13 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _TO_RGB_MODES = ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa")
 
 
-def read_image(path: Path, name: str) -> np.ndarray:
-    """Read ``path`` (PNG/JPEG/TIFF via Pillow, DICOM via pydicom); ``name`` is used in errors."""
+def read_image(path: Path, name: str, dicom: DicomPolicy | None = None) -> np.ndarray:
+    """Read ``path`` (PNG/JPEG/TIFF via Pillow, DICOM via the runtime's reader under ``dicom``);
+    ``name`` is used in errors."""
     if path.suffix.lower() in DICOM_SUFFIXES:
         from .dicom import read_dicom
 
-        return read_dicom(path, name)
+        return read_dicom(path, name, dicom)
     return _read_pillow(path, name)
 
 
