@@ -58,3 +58,48 @@ def small_eval_budget():
         return dataclasses.replace(tol, min_agreement=agreement, max_balanced_accuracy_drop=drop if drop <= 0 else max(drop, 0.03))
 
     return widen
+
+
+class DicomFiles:
+    """pydicom's own test files (never downloaded) and variants of them written under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pydicom = pytest.importorskip("pydicom")
+
+    def testdata(self, name: str) -> Path:
+        """Path of one of pydicom's bundled test files; skip when this pydicom lacks it."""
+        from pydicom.data import get_testdata_file
+
+        path = get_testdata_file(name, download=False)
+        if path is None:
+            pytest.skip(f"pydicom's test file {name} is not installed (never downloaded in tests)")
+        return Path(path)
+
+    def stored(self, path: Path):
+        """pydicom's raw ``pixel_array`` of a file (no modality LUT, no window, no inversion)."""
+        return self.pydicom.dcmread(path).pixel_array
+
+    def variant(self, source: str, name: str | Path, pixels=None, **tags) -> Path:
+        """A copy of the uncompressed test file ``source`` with new ``pixels`` (H×W, the file's dtype)
+        and/or tags set (a value of None deletes the tag), saved as ``root/name`` (or ``name`` if absolute)."""
+        ds = self.pydicom.dcmread(self.testdata(source))
+        if pixels is not None:
+            dtype = ds.pixel_array.dtype.newbyteorder("<")
+            ds.PixelData = pixels.astype(dtype).tobytes()
+            ds.Rows, ds.Columns = pixels.shape[:2]
+        for key, value in tags.items():
+            if value is None:
+                delattr(ds, key)
+            else:
+                setattr(ds, key, value)
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path)
+        return path
+
+
+@pytest.fixture
+def dicom_files(tmp_path: Path) -> DicomFiles:
+    """DICOM test files: ``testdata(name)``, ``variant(source, name, pixels, **tags)``, ``stored(path)``."""
+    return DicomFiles(tmp_path / "dicom")

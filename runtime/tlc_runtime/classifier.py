@@ -82,7 +82,7 @@ class Classifier:
         """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
         if not is_image_path(image):
             return to_model_input(image, self._spec, self._prep, value_range)
-        pixels = read_image(image, self.max_pixels, allow_float=True)  # floats: to_model_input's rule
+        pixels = read_image(image, self.max_pixels, allow_float=True, dicom=self._prep.dicom)  # floats: to_model_input's rule
         try:
             return to_model_input(pixels, self._spec, self._prep, value_range)
         except InputError as exc:

@@ -30,13 +30,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError
 from .native import to_native, to_uint16
 from .preprocess import check_image, dtype_problem
+
+if TYPE_CHECKING:
+    from .manifest import DicomPolicy
 
 MAX_PIXELS = 8192 * 8192
 """Largest image (height × width pixels) read from a file, by default: 64 Mi pixels, far above any
@@ -57,25 +60,27 @@ def is_image_path(obj: object) -> bool:
 
 
 def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS, *,
-               allow_float: bool = False) -> np.ndarray:
+               allow_float: bool = False, dicom: DicomPolicy | None = None) -> np.ndarray:
     """Native pixels of an image file; InputError naming the path if it is missing, unreadable, claims
     more than ``max_pixels`` pixels (default ``MAX_PIXELS``) or breaks a rule of the module docstring.
-    ``allow_float`` returns float pixels as stored (finite, H×W or H×W×3) instead of refusing them."""
+    ``allow_float`` returns float pixels as stored (finite, H×W or H×W×3) instead of refusing them.
+    ``.dcm`` files are read under ``dicom`` (None: ``DicomPolicy()``, the stored values)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"image file not found: {p}")
     try:
-        return _read(p, p.suffix.lower(), max_pixels, allow_float)
+        return _read(p, p.suffix.lower(), max_pixels, allow_float, dicom)
     except InputError as exc:
         raise InputError(f"{p}: {exc}") from None
 
 
-def _read(path: Path, suffix: str, max_pixels: int, allow_float: bool) -> np.ndarray:
+def _read(path: Path, suffix: str, max_pixels: int, allow_float: bool,
+          dicom: DicomPolicy | None) -> np.ndarray:
     """``read_image`` without the path in its messages."""
     if path.stat().st_size == 0:
         raise InputError("the file is empty (0 bytes)")
     if suffix in DICOM_SUFFIXES:
-        return _read_dicom(path, max_pixels)
+        return _read_dicom(path, max_pixels, dicom)
     if suffix == ".npy":
         pixels = _read_npy(path, max_pixels)
     elif suffix in PILLOW_SUFFIXES:
@@ -88,16 +93,14 @@ def _read(path: Path, suffix: str, max_pixels: int, allow_float: bool) -> np.nda
     return to_native(pixels)
 
 
-def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
+def _read_dicom(path: Path, max_pixels: int, policy: DicomPolicy | None) -> np.ndarray:
     """The one place DICOM enters the reader: ``tlc_runtime.dicom.read_dicom`` (pydicom, optional)."""
+    from .dicom import read_dicom
+
     try:
-        from .dicom import read_dicom  # type: ignore[import-not-found]  # added by issue #11's DICOM work
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.dicom":
-            raise
-        raise InputError(f"unsupported file type {path.suffix.lower()!r}: this tlc_runtime cannot read DICOM; "
-                         "load the pixels yourself and pass a numpy array") from None
-    return to_native(read_dicom(path, max_pixels=max_pixels))
+        return to_native(read_dicom(path, policy, max_pixels))
+    except InputError as exc:  # its messages name the path; read_image adds it once
+        raise InputError(str(exc).removeprefix(f"{path}: ")) from None
 
 
 def pixel_limit_problem(shape: tuple[int, ...], max_pixels: int = MAX_PIXELS) -> str | None:

@@ -8,6 +8,7 @@ those bytes, and returns them, so nothing can change the file between the check 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def read_verified(bundle_dir: str | Path, entry: FileEntry) -> bytes:
     path = _existing(bundle_dir, entry)
     try:
         with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size != entry.bytes:  # refused unread: a recorded size may be absurd
+                raise _mismatch(entry)
             data = fh.read(entry.bytes + 1)  # one byte more reveals a longer file without reading it all
     except OSError as exc:
         raise BundleError(f"cannot read bundle file {entry.path}: {_reason(exc)}") from None
@@ -99,12 +102,20 @@ def verify_bundle(bundle_dir: str | Path, manifest: Manifest, keep: Artifact | N
 
 def _existing(bundle_dir: str | Path, entry: FileEntry) -> Path:
     path = resolve_inside(bundle_dir, entry.path)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as exc:  # a name too long for the file system...
+        raise BundleError(f"cannot read bundle file {show(entry.path)}: {_reason(exc)}") from None
+    if not exists:
         raise BundleError(f"bundle file missing: {entry.path}")
     return path
 
 
 def _check(entry: FileEntry, size: int, digest: Callable[[], str]) -> None:
     if size != entry.bytes or digest() != entry.sha256:
-        raise IntegrityError(f"bundle file {entry.path} does not match its sha256 in the manifest "
-                             "(modified or corrupt); rebuild the bundle")
+        raise _mismatch(entry)
+
+
+def _mismatch(entry: FileEntry) -> IntegrityError:
+    return IntegrityError(f"bundle file {entry.path} does not match its sha256 in the manifest "
+                          "(modified or corrupt); rebuild the bundle")

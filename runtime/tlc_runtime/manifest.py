@@ -7,6 +7,7 @@ recorded with its sha256; paths are relative to the bundle and never leave it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -61,6 +62,27 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class DicomPolicy:
+    """How a DICOM file's stored pixels become the native image (applied by ``tlc_runtime.dicom``).
+
+    - rescale: apply the modality LUT (RescaleSlope/RescaleIntercept, e.g. to Hounsfield units).
+    - window: "none" (the stored or rescaled values themselves), "file" (the file's first VOI
+      WindowCenter/WindowWidth) or a fixed (center, width); windowed values map to 0..65535.
+    MONOCHROME1 is always inverted so that bright means dense.
+    """
+
+    rescale: bool = False
+    window: Literal["none", "file"] | tuple[float, float] = "none"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.window, tuple):
+            center, width = self.window
+            if not (math.isfinite(center) and math.isfinite(width) and width >= 1):
+                raise ValueError(f"dicom window (center {center:g}, width {width:g}) needs finite numbers "
+                                 "and a width of at least 1")
+
+
+@dataclass(frozen=True)
 class Preprocessing:
     """How raw pixels become model input. Only ``resize`` runs in the runtime; the rest is in the graph.
 
@@ -70,6 +92,7 @@ class Preprocessing:
       range, rounded up to its bit depth, e.g. 0..4095 for 12-bit).
     - mean/std: per-channel normalisation after scaling, one value per model channel (3).
     - channel_rule: "replicate" copies a grey input to the 3 backbone channels; "rgb" takes 3.
+    - dicom: how ``.dcm`` files are read (None: the default ``DicomPolicy()``, stored values).
     """
 
     resize: Literal["antialias-bilinear"]
@@ -79,6 +102,7 @@ class Preprocessing:
     channel_rule: Literal["replicate", "rgb"]
     source_bit_depth: int = 8
     rgb_to_grey: Literal["luminance-bt601"] = "luminance-bt601"
+    dicom: DicomPolicy | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.source_bit_depth <= 16:

@@ -193,6 +193,21 @@ def test_symlink_loop_is_a_bundle_error(make_bundle, no_backend_parse, path):
         tlc_runtime.load(bundle.path)
 
 
+def test_absurd_recorded_size_is_an_integrity_error_without_reading(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d["artifacts"][0]["files"]["model"].update(bytes=2**63))
+    with pytest.raises(tlc_runtime.IntegrityError, match="model.onnx"):
+        tlc_runtime.load(bundle.path)
+
+
+def test_file_name_too_long_is_a_bundle_error(make_bundle, no_backend_parse):
+    bundle = make_bundle()
+    _edit_json(bundle, lambda d: d["golden"]["file"].update(path="x" * 300))
+    with pytest.raises(tlc_runtime.BundleError, match="cannot read bundle file") as info:
+        tlc_runtime.load(bundle.path)
+    assert "\n" not in str(info.value)
+
+
 @pytest.fixture
 def deny_read(monkeypatch):
     """``deny_read(path)``: opening ``path`` raises PermissionError, as chmod 000 would for a non-root user

@@ -126,7 +126,7 @@ def _dataset(run: RunInfo, data: Any):
     if run.data.kind == "digits" and data is None:
         raise ConfigError("this run was trained on the embedded digits set; pass its Dataset or --data")
     fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-    dataset = load_dataset(source, seed=run.seed, **fractions)
+    dataset = load_dataset(source, seed=run.seed, dicom=run.preprocessing.dicom, **fractions)
     if tuple(dataset.class_names) != tuple(run.class_names):
         raise ConfigError(f"data {source} has classes {list(dataset.class_names)} but the run was trained "
                           f"on {list(run.class_names)}")
@@ -154,7 +154,8 @@ def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: s
     from ..data import Dataset, load_dataset
     from ..quantize.calibration import select_calibration
 
-    source = dataset if calib is None else (calib if isinstance(calib, Dataset) else load_dataset(calib, seed=run.seed))
+    source = dataset if calib is None else (calib if isinstance(calib, Dataset) else
+                                            load_dataset(calib, seed=run.seed, dicom=run.preprocessing.dicom))
     images, labels = source.arrays("train", run.img_size)
     n = int(options.get("calibration_samples") or target.calibration.samples)
     return select_calibration(images, labels, n=n, seed=run.seed, min_samples=target.calibration.min_samples)

@@ -21,7 +21,7 @@ from .output import console, print_json
               help="Largest image file (height × width) to read; default tlc_runtime.images.MAX_PIXELS.")
 def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, device: str,
             max_pixels: int | None) -> None:
-    """Predict the class of each IMAGE (PNG, JPEG, TIFF, .npy) with BUNDLE."""
+    """Predict the class of each IMAGE (PNG, JPEG, TIFF, .npy, DICOM .dcm) with BUNDLE."""
     import tlc_runtime
 
     clf = tlc_runtime.load(bundle, backend=backend, device=device)

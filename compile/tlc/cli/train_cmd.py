@@ -35,10 +35,15 @@ from .output import console, pct
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
+@click.option("--dicom-window", default="none", show_default=True, metavar="WINDOW",
+              help="How .dcm pixels are windowed: none (stored values) | file (the file's VOI window) | "
+                   "lung | bone | soft-tissue | brain | CENTER,WIDTH; windowed values span 0..65535.")
+@click.option("--dicom-rescale/--no-dicom-rescale", default=None,
+              help="Apply RescaleSlope/Intercept (e.g. to HU) to .dcm pixels; default: on with a window, off without.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
-          resume: bool, overwrite: bool) -> None:
+          resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -47,7 +52,8 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          lr=lr, backbone_lr_mult=backbone_lr_mult, freeze=freeze,
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
-                         limit_train=limit_train, resume=resume)
+                         limit_train=limit_train, resume=resume, dicom_window=dicom_window,
+                         dicom_rescale=dicom_rescale)
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")

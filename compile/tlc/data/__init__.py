@@ -4,7 +4,8 @@ Sources (the kind comes from the path alone, never from guessing at contents):
 
 - folder: ``ROOT/CLASS/**/*.png|jpg|jpeg|tif|tiff|bmp|dcm`` (split automatically) or
   ``ROOT/{train,val,test}/CLASS/...`` (splits as given; val/ and test/ may be absent → empty splits).
-  Class names are the (train) class folder names. ``.dcm`` needs pydicom (imported lazily).
+  Class names are the (train) class folder names. ``.dcm`` is read by ``tlc_runtime.dicom`` under
+  the run's DicomPolicy (``load_dataset(dicom=...)``), which needs pydicom (imported lazily).
 - csv: header ``path,label[,split][,group]``, paths relative to the CSV's folder; labels define the
   classes; a ``split`` column gives the splits; ``group`` (patient/site) is kept on one side of an
   automatic split.

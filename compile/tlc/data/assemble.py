@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import numpy as np
+from tlc_runtime.manifest import DicomPolicy
 
 from .checks import check_content, check_leaks, check_train_covers_classes
 from .dataset import SPLITS, Dataset, Split
@@ -15,8 +16,10 @@ from .splits import auto_split, check_fractions
 HASH_VERSION = b"tlc-data-v1"
 
 
-def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: float) -> Dataset:
-    """Validate ``raw``, split it (given splits as given, else automatically) and build the Dataset."""
+def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: float,
+             dicom: DicomPolicy | None = None) -> Dataset:
+    """Validate ``raw``, split it (given splits as given, else automatically) and build the Dataset
+    (``dicom``: the policy its DICOM files were read with, None when it has none)."""
     check_content(raw)
     if any(item.split is None for item in raw.items):
         splits = auto_split(raw.items, len(raw.class_names), seed=seed, val_fraction=val_fraction,
@@ -39,6 +42,7 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
         bit_depth=bit_depth,
         value_range=(0.0, float(2**bit_depth - 1)),
         duplicates=duplicates,
+        dicom=dicom,
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from tlc_runtime.manifest import DicomPolicy
+
 from ..errors import DataError
 from .images import IMAGE_SUFFIXES, pixel_digest, read_image
 from .progress import track
@@ -21,8 +23,8 @@ OPTIONAL_COLUMNS = ("split", "group")
 Row = tuple[int, str, str, str | None, str | None]  # line, path, label, split, group
 
 
-def load_csv(csv_path: Path) -> RawData:
-    """Parse the manifest, check every row, then read the images it lists."""
+def load_csv(csv_path: Path, dicom: DicomPolicy | None = None) -> RawData:
+    """Parse the manifest, check every row, then read the images it lists (``.dcm`` under ``dicom``)."""
     rows = _read_rows(csv_path)
     class_names = sort_class_names({label for _, _, label, _, _ in rows})
     index = {name: i for i, name in enumerate(class_names)}
@@ -36,7 +38,7 @@ def load_csv(csv_path: Path) -> RawData:
         if not path.is_file():
             raise DataError(f"{csv_path}:{line}: image file {rel} not found (paths are relative to "
                             f"{base})")
-        image = read_image(path, str(path))
+        image = read_image(path, str(path), dicom)
         items.append(Item(rel, image, index[label], split, group, pixel_digest(image)))
     has_groups = bool(rows) and rows[0][4] is not None
     return RawData("csv", str(csv_path), class_names, tuple(items), has_groups=has_groups)

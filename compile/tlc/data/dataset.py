@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tlc_runtime.manifest import InputSpec, Preprocessing
+from tlc_runtime.manifest import DicomPolicy, InputSpec, Preprocessing
 from tlc_runtime.preprocess import to_model_input
 
 from ..errors import ConfigError
@@ -34,7 +34,8 @@ class Split:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Class list, the three splits and the pixel facts (channels, bit depth, value range)."""
+    """Class list, the three splits and the pixel facts (channels, bit depth, value range; ``dicom``:
+    the policy its DICOM files were read with, None when it has none)."""
 
     class_names: tuple[str, ...]
     splits: dict[str, Split]
@@ -45,6 +46,7 @@ class Dataset:
     bit_depth: int
     value_range: tuple[float, float]
     duplicates: dict[str, int] = field(default_factory=dict)
+    dicom: DicomPolicy | None = None
     _cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -60,7 +62,7 @@ class Dataset:
         """The manifest's preprocessing record for this data, given the backbone's mean/std."""
         return Preprocessing(resize="antialias-bilinear", value_range=self.value_range, mean=tuple(mean),
                              std=tuple(std), channel_rule="replicate" if self.channels == 1 else "rgb",
-                             source_bit_depth=self.bit_depth)
+                             source_bit_depth=self.bit_depth, dicom=self.dicom)
 
     def arrays(self, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(N×size×size×channels images in the graph dtype, int64 labels), resized like the runtime does."""

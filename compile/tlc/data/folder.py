@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tlc_runtime.manifest import DicomPolicy
+
 from ..errors import DataError
 from .images import IMAGE_SUFFIXES, pixel_digest, read_image
 from .progress import track
 from .records import SPLIT_NAMES, Item, RawData, sort_class_names
 
 
-def load_folder(root: Path) -> RawData:
-    """Scan ``root``, read every image and label it by its class folder."""
+def load_folder(root: Path, dicom: DicomPolicy | None = None) -> RawData:
+    """Scan ``root``, read every image (``.dcm`` under ``dicom``) and label it by its class folder."""
     entries = _scan(root)
     class_names = sort_class_names({label for _, label, _ in entries})
     index = {name: i for i, name in enumerate(class_names)}
     items = []
     for path, label, split in track(entries, f"Reading {root.name}"):
         rel = path.relative_to(root).as_posix()
-        image = read_image(path, str(path))
+        image = read_image(path, str(path), dicom)
         items.append(Item(rel, image, index[label], split, None, pixel_digest(image)))
     return RawData("folder", str(root), class_names, tuple(items))
 

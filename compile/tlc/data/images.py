@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tlc_runtime import images as runtime_images
@@ -18,22 +19,20 @@ from tlc_runtime.native import to_native
 
 from ..errors import DataError
 
+if TYPE_CHECKING:
+    from tlc_runtime.manifest import DicomPolicy
+
 DICOM_SUFFIXES = tuple(sorted(runtime_images.DICOM_SUFFIXES))
 IMAGE_SUFFIXES = tuple(sorted(runtime_images.PILLOW_SUFFIXES)) + DICOM_SUFFIXES
 """Files a folder or CSV source lists as images (every type the runtime reads but ``.npy``, which a
 data folder may hold for other purposes)."""
 
 
-def read_image(path: Path, name: str) -> np.ndarray:
-    """Native pixels of ``path`` as the runtime reads them; ``name`` names the file in errors."""
-    # DICOM: the training-side reader until tlc_runtime.dicom exists (issue #11's DICOM item); then
-    # remove these lines and tlc/data/dicom.py, and tlc_runtime.images._read_dicom is the one hook.
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        from .dicom import read_dicom
-
-        return read_dicom(path, name)
+def read_image(path: Path, name: str, dicom: DicomPolicy | None = None) -> np.ndarray:
+    """Native pixels of ``path`` as the runtime reads them (``.dcm`` under the run's ``dicom`` policy);
+    ``name`` names the file in errors."""
     try:
-        return runtime_images.read_image(path)
+        return runtime_images.read_image(path, dicom=dicom)
     except InputError as exc:
         message = str(exc).removeprefix(f"{path}: ")
         raise DataError(f"{name}: {message}") from None

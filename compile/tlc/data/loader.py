@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tlc_runtime.manifest import DicomPolicy
+
 from ..errors import DataError
 from .assemble import assemble
 from .dataset import Dataset
+from .images import DICOM_SUFFIXES
+from .records import RawData
 
 
 def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15) -> Dataset:
+                 test_fraction: float = 0.15, dicom: DicomPolicy | None = None) -> Dataset:
     """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
 
     The kind comes from the path alone (directory / suffix). Sources that give splits are used as
     given; otherwise a deterministic stratified (group-aware) split is drawn with ``seed`` and the
-    two fractions. Raises DataError (naming the file) for anything unreadable or inconsistent.
+    two fractions. ``.dcm`` files are read under ``dicom`` (None: ``DicomPolicy()``, the stored
+    values), which the Dataset records when it holds any. Raises DataError (naming the file) for
+    anything unreadable or inconsistent.
     """
     path = Path(source).expanduser()
     if not path.exists():
@@ -23,11 +29,11 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     if path.is_dir():
         from .folder import load_folder
 
-        raw = load_folder(path)
+        raw = load_folder(path, dicom)
     elif path.suffix.lower() == ".csv":
         from .csv_manifest import load_csv
 
-        raw = load_csv(path)
+        raw = load_csv(path, dicom)
     elif path.suffix.lower() == ".npz":
         from .npz import load_npz
 
@@ -35,4 +41,9 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     else:
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
-    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                    dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None)
+
+
+def _has_dicom(raw: RawData) -> bool:
+    return any(Path(item.id).suffix.lower() in DICOM_SUFFIXES for item in raw.items)

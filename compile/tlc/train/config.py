@@ -6,6 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tlc_runtime.dicom import dicom_policy
+from tlc_runtime.manifest import DicomPolicy
+
 from ..errors import ConfigError
 
 FreezeMode = Literal["none", "head", "gradual"]
@@ -30,6 +33,10 @@ class TrainConfig:
       ``hflip`` adds horizontal flips (off: chest X-rays are not mirror-symmetric).
     - limit_train: use at most this many training images (seeded subset); None → all.
     - val_fraction / test_fraction: automatic split sizes when the data has no given splits.
+    - dicom_window / dicom_rescale: how ``.dcm`` files are read (``tlc_runtime.dicom``): window
+      "none" (default: the stored values), "file", a preset ("lung", "bone", "soft-tissue",
+      "brain") or "CENTER,WIDTH"; rescale None → on with a window, off without. The resulting
+      ``dicom_policy`` is recorded in the run and the bundle manifest.
     """
 
     arch: str | None = None
@@ -53,6 +60,8 @@ class TrainConfig:
     test_fraction: float = 0.15
     device: str = "cpu"
     resume: bool = False
+    dicom_window: str = "none"
+    dicom_rescale: bool | None = None
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -73,6 +82,15 @@ class TrainConfig:
         _check(self.val_fraction + self.test_fraction < 1,
                "val_fraction + test_fraction must leave some training images (sum < 1)")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
+        try:
+            dicom_policy(self.dicom_window, self.dicom_rescale)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def dicom_policy(self) -> DicomPolicy:
+        """The DicomPolicy of ``dicom_window`` and ``dicom_rescale``."""
+        return dicom_policy(self.dicom_window, self.dicom_rescale)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -178,7 +178,7 @@ def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
     from ..data import load_dataset
 
     return load_dataset(data, seed=config.seed, val_fraction=config.val_fraction,
-                        test_fraction=config.test_fraction)
+                        test_fraction=config.test_fraction, dicom=config.dicom_policy)
 
 
 def _split_tensors(dataset: Dataset, config: TrainConfig,

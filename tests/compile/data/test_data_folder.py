@@ -141,12 +141,12 @@ def test_dicom_monochrome1_is_inverted(tmp_path):
     source = get_testdata_file("CT_small.dcm")
     if source is None:
         pytest.skip("pydicom's CT_small.dcm test file is not available offline")
-    from tlc.data.dicom import read_dicom
+    from tlc.data.images import read_image
 
     ds_in = pydicom.dcmread(source)
     ds_in.PhotometricInterpretation = "MONOCHROME1"
     ds_in.save_as(tmp_path / "m1.dcm")
-    image = read_dicom(tmp_path / "m1.dcm", "m1.dcm")
+    image = read_image(tmp_path / "m1.dcm", "m1.dcm")
     stored = pydicom.dcmread(source).pixel_array.astype(np.int64)
     np.testing.assert_array_equal(image, (2 ** int(ds_in.BitsStored) - 1 - stored).astype(np.uint16))
 
