@@ -30,6 +30,7 @@ class DataInfo:
     kind: Literal["folder", "csv", "npz", "digits", "arrays"]
     content_hash: str
     split_sizes: dict[str, int]
+    dropped_duplicates: tuple[dict[str, str], ...] = ()  # train images removed by --duplicates drop
 
 
 @dataclass(frozen=True)

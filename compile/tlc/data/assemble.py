@@ -8,7 +8,14 @@ import warnings
 
 import numpy as np
 
-from .checks import DataWarning, check_content, check_leaks, check_train_covers_classes
+from .checks import (
+    DataWarning,
+    check_content,
+    check_duplicates_policy,
+    check_leaks,
+    check_train_covers_classes,
+    drop_train_copies,
+)
 from .dataset import SPLITS, Dataset, Split
 from .records import Item, RawData
 from .splits import auto_split, check_fractions
@@ -16,8 +23,14 @@ from .splits import auto_split, check_fractions
 HASH_VERSION = b"tlc-data-v1"
 
 
-def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: float) -> Dataset:
-    """Validate ``raw``, split it (given splits as given, else automatically) and build the Dataset."""
+def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: float,
+             duplicates: str = "error") -> Dataset:
+    """Validate ``raw``, split it (given splits as given, else automatically) and build the Dataset.
+
+    ``duplicates`` ("error" or "drop", see ``checks.DUPLICATE_POLICIES``) decides what train copies of
+    val/test images do; automatic splits never separate identical images, so it matters for given splits.
+    """
+    check_duplicates_policy(duplicates)
     check_content(raw)
     if any(item.split is None for item in raw.items):
         splits = auto_split(raw.items, len(raw.class_names), seed=seed, val_fraction=val_fraction,
@@ -25,8 +38,11 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
     else:
         check_fractions(val_fraction, test_fraction)
         splits = [item.split for item in raw.items]
+    dropped: tuple[dict[str, str], ...] = ()
+    if duplicates == "drop":
+        raw, splits, dropped = drop_train_copies(raw, splits)
     check_train_covers_classes(raw, splits)
-    duplicates = check_leaks(raw, splits)
+    duplicate_counts = check_leaks(raw, splits)
     channels = 1 if all(item.image.ndim == 2 for item in raw.items) else 3
     bit_depth = _bit_depth(raw, splits)
     by_split = {name: [it for it, s in zip(raw.items, splits, strict=True) if s == name] for name in SPLITS}
@@ -39,7 +55,8 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
         channels=channels,
         bit_depth=bit_depth,
         value_range=(0.0, float(2**bit_depth - 1)),
-        duplicates=duplicates,
+        duplicates=duplicate_counts,
+        dropped_duplicates=dropped,
     )
 
 

@@ -10,12 +10,14 @@ from .dataset import Dataset
 
 
 def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15) -> Dataset:
+                 test_fraction: float = 0.15, duplicates: str = "error") -> Dataset:
     """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
 
     The kind comes from the path alone (directory / suffix). Sources that give splits are used as
     given; otherwise a deterministic stratified (group-aware) split is drawn with ``seed`` and the
-    two fractions. Raises DataError (naming the file) for anything unreadable or inconsistent.
+    two fractions. ``duplicates``: "error" refuses an image in both train and test; "drop" removes
+    the train copies of val/test images and lists them in ``Dataset.dropped_duplicates``.
+    Raises DataError (naming the file) for anything unreadable or inconsistent.
     """
     path = Path(source).expanduser()
     if not path.exists():
@@ -35,4 +37,5 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     else:
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
-    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                    duplicates=duplicates)

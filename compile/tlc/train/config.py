@@ -10,6 +10,7 @@ from ..errors import ConfigError
 
 FreezeMode = Literal["none", "head", "gradual"]
 FREEZE_MODES = ("none", "head", "gradual")
+DuplicatesPolicy = Literal["error", "drop"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class TrainConfig:
       ``hflip`` adds horizontal flips (off: chest X-rays are not mirror-symmetric).
     - limit_train: use at most this many training images (seeded subset); None → all.
     - val_fraction / test_fraction: automatic split sizes when the data has no given splits.
+    - duplicates: "error" refuses data with an image in both train and test; "drop" removes the
+      train copies of val/test images (recorded in run.json ``data.dropped_duplicates``).
     """
 
     arch: str | None = None
@@ -53,6 +56,7 @@ class TrainConfig:
     test_fraction: float = 0.15
     device: str = "cpu"
     resume: bool = False
+    duplicates: DuplicatesPolicy = "error"
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -72,6 +76,8 @@ class TrainConfig:
             _check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
         _check(self.val_fraction + self.test_fraction < 1,
                "val_fraction + test_fraction must leave some training images (sum < 1)")
+        _check(self.duplicates in ("error", "drop"),
+               f"duplicates must be one of error, drop, got {self.duplicates!r}")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
 
     def to_dict(self) -> dict[str, Any]:

@@ -87,8 +87,8 @@ def _load(data: Any, run):
 
     if isinstance(data, Dataset):
         return data
-    fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-    return load_dataset(data, seed=run.seed, **fractions)
+    options = {k: run.config[k] for k in ("val_fraction", "test_fraction", "duplicates") if k in run.config}
+    return load_dataset(data, seed=run.seed, **options)
 
 
 def _splits(dataset, split: str) -> list[str]:
