@@ -44,3 +44,12 @@ def test_duplicates_drop_trains_and_records_the_dropped_image(leaky_npz, tmp_pat
     assert info["data"]["split_sizes"] == {"train": 11, "val": 4, "test": 4}
     assert info["config"]["duplicates"] == "drop"
 
+
+def test_long_epochs_report_progress_when_stderr_is_not_a_terminal(leaky_npz, tmp_path, capsys, monkeypatch):
+    from tlc.train import progress
+
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)  # as if every batch took longer than the interval
+    assert run(["train", str(leaky_npz), "--out", str(tmp_path / "run"), *TINY, "--duplicates", "drop"]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 1/1  4/11 images" in err and "epoch 1/1  8/11 images" in err
+    assert "\x1b[" not in err
