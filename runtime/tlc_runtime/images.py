@@ -29,6 +29,8 @@ raise it with ``max_pixels=``; for Pillow formats Pillow's own ``PIL.Image.MAX_I
 that is a hard error) still applies."""
 
 PILLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+IMAGE_SUFFIXES = PILLOW_SUFFIXES | {".npy"}
+"""Every file suffix ``read_image`` reads (lower case); ``files.find_images`` walks folders for these."""
 _GREY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
