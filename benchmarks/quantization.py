@@ -97,8 +97,7 @@ def load_data(run_dir: Path, data: str):
     from tlc.train.checkpoint import load_deploy_model
 
     model, run = load_deploy_model(run_dir)
-    fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-    dataset = load_dataset(data, seed=run.seed, **fractions)
+    dataset = load_dataset(data, seed=run.seed, **run.data_options())
     x, y = dataset.arrays("test", run.img_size)
     return dataset, run, x, y, reference_logits(model, x)
 

@@ -30,6 +30,7 @@ class DataInfo:
     kind: Literal["folder", "csv", "npz", "digits", "arrays"]
     content_hash: str
     split_sizes: dict[str, int]
+    dropped_duplicates: tuple[dict[str, str], ...] = ()  # train images removed by --duplicates drop
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class RunInfo:
     val_metrics: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = BEST_CHECKPOINT
+
+    def data_options(self) -> dict[str, Any]:
+        """``load_dataset`` keyword arguments that reload this run's data as it was trained on (split
+        fractions, duplicates policy, DICOM policy); build and verify use them."""
+        options = {k: self.config[k] for k in ("val_fraction", "test_fraction", "duplicates") if k in self.config}
+        return {**options, "dicom": self.preprocessing.dicom}
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), indent=2) + "\n"

@@ -51,7 +51,7 @@ that is a hard error) still applies."""
 PILLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 DICOM_SUFFIXES = frozenset({".dcm"})
 SUFFIXES = PILLOW_SUFFIXES | DICOM_SUFFIXES | {".npy"}
-"""Every file type ``read_image`` reads."""
+"""Every file suffix ``read_image`` reads (lower case); ``files.find_images`` walks folders for these."""
 
 
 def is_image_path(obj: object) -> bool:

@@ -125,8 +125,7 @@ def _dataset(run: RunInfo, data: Any):
     source = data or run.data.source
     if run.data.kind == "digits" and data is None:
         raise ConfigError("this run was trained on the embedded digits set; pass its Dataset or --data")
-    fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-    dataset = load_dataset(source, seed=run.seed, dicom=run.preprocessing.dicom, **fractions)
+    dataset = load_dataset(source, seed=run.seed, **run.data_options())
     if tuple(dataset.class_names) != tuple(run.class_names):
         raise ConfigError(f"data {source} has classes {list(dataset.class_names)} but the run was trained "
                           f"on {list(run.class_names)}")

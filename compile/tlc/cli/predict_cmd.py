@@ -2,44 +2,120 @@
 
 from __future__ import annotations
 
+import csv
+import os
+import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
 
-from .output import console, print_json
+from .output import console, err_console, print_json
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Many files: write one row per file (path, label, confidence, prob_CLASS..., error) to this "
+                   "CSV, reading files on worker threads; an unreadable file gets an error row and exit code 2.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Images per model call (with --csv).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Threads reading and preparing images (with --csv); default: the CPU count, at most 8.")
 @click.option("--backend", default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Largest image file (height × width) to read; default tlc_runtime.images.MAX_PIXELS.")
-def predict(bundle: Path, images: tuple[str, ...], as_json: bool, backend: str, device: str,
-            max_pixels: int | None) -> None:
-    """Predict the class of each IMAGE (PNG, JPEG, TIFF, .npy, DICOM .dcm) with BUNDLE."""
-    import tlc_runtime
+def predict(bundle: Path, images: tuple[str, ...], as_json: bool, csv_out: Path | None, batch_size: int,
+            workers: int | None, backend: str, device: str, max_pixels: int | None) -> int:
+    """Predict the class of each IMAGE (PNG, JPEG, TIFF, BMP, .npy, DICOM .dcm) with BUNDLE.
 
+    An IMAGE that is a folder stands for every image file below it. For many files use --csv.
+    """
+    import tlc_runtime
+    from tlc_runtime.files import find_images
+
+    from ..errors import ConfigError
+
+    if as_json and csv_out is not None:
+        raise ConfigError("use --json or --csv, not both")
     clf = tlc_runtime.load(bundle, backend=backend, device=device)
     if max_pixels is not None:
         clf.max_pixels = max_pixels
+    paths = find_images(images)
     with warnings.catch_warnings():
         _ignore_pillow_bomb_warning()
-        results = clf.predict_batch(list(images))
+        if csv_out is not None:
+            return _predict_to_csv(clf, paths, csv_out, batch_size, workers)
+        results = clf.predict_batch(paths)
     if as_json:
-        print_json([{"image": img, "label": p.label, "index": p.index, "confidence": p.confidence,
-                     "probabilities": dict(zip(clf.class_names, map(float, p.probabilities), strict=True))
-                     if not isinstance(p.probabilities, dict) else p.probabilities}
-                    for img, p in zip(images, results, strict=True)])
-        return
+        print_json([{"image": str(img), "label": p.label, "index": p.index, "confidence": p.confidence,
+                     "probabilities": p.probabilities} for img, p in zip(paths, results, strict=True)])
+        return 0
     table = Table("image", "label", "confidence", title=f"{bundle} ({clf.info.backend}, {clf.info.precision})")
-    for img, p in zip(images, results, strict=True):
-        table.add_row(img, p.label, f"{p.confidence:.4f}")
+    for img, p in zip(paths, results, strict=True):
+        table.add_row(str(img), p.label, f"{p.confidence:.4f}")
     console.print(table)
+    return 0
+
+
+def _predict_to_csv(clf: Any, paths: list[Path], out: Path, batch_size: int, workers: int | None) -> int:
+    """Stream every file's result into ``out`` (atomically); exit code 2 when some file failed."""
+    from tlc_runtime.files import predict_files
+
+    classes = list(clf.class_names)
+    started = time.perf_counter()
+    failed = []
+    with _atomic_csv(out) as writer, _progress(len(paths)) as advance:
+        writer.writerow(["path", "label", "confidence", *(f"prob_{c}" for c in classes), "error"])
+        for result in predict_files(clf, paths, batch_size=batch_size, workers=workers):
+            p = result.prediction
+            if p is None:
+                failed.append(result)
+                writer.writerow([str(result.path), "", "", *([""] * len(classes)), result.error])
+            else:
+                writer.writerow([str(result.path), p.label, p.confidence, *(p.probabilities[c] for c in classes), ""])
+            advance()
+    seconds = max(time.perf_counter() - started, 1e-9)
+    console.print(f"{len(paths)} images in {seconds:.1f} s ({len(paths) / seconds:.1f} images/s) → {out}",
+                  highlight=False)
+    if failed:
+        click.echo(f"Error: {len(failed)} of {len(paths)} files could not be read (first: {failed[0].error}); "
+                   f"see the error column of {out}", err=True)
+        return 2
+    return 0
+
+
+@contextmanager
+def _atomic_csv(path: Path) -> Iterator[Any]:
+    """A csv.writer into a temporary file beside ``path`` that replaces ``path`` only on success."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fp:
+            yield csv.writer(fp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """Yields ``advance()``: a progress bar on stderr when it is a terminal, else nothing."""
+    if not err_console.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress("predicting", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("predict", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _ignore_pillow_bomb_warning() -> None:

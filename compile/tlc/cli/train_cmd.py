@@ -32,6 +32,9 @@ from .output import console, pct
 @click.option("--no-class-weights", is_flag=True, help="Plain (unweighted) cross-entropy.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit-train", default=None, type=int, help="Use at most N training images (stratified).")
+@click.option("--duplicates", type=click.Choice(["error", "drop"]), default="error", show_default=True,
+              help="An image in both train and test (or val): error refuses the data; drop removes the train "
+                   "copies (val/test stay as published) and lists them in run.json.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
@@ -43,7 +46,7 @@ from .output import console, pct
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
-          resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None) -> None:
+          resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -53,7 +56,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
-                         dicom_rescale=dicom_rescale)
+                         dicom_rescale=dicom_rescale, duplicates=duplicates)
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")

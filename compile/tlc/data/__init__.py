@@ -36,7 +36,9 @@ Pixel rules (explicit, so training and deployment agree):
 Splits: automatic splits are deterministic for a ``seed``, stratified by class, keep every group and
 every set of identical images on one side, and give each split at least one image per class where
 the class has enough images. Identical images in train and test are a DataError; in train and val
-(or val and test) a DataWarning, counted in ``Dataset.duplicates``. Every class needs train images.
+(or val and test) a DataWarning, counted in ``Dataset.duplicates``. With ``duplicates="drop"``
+(``tlc train --duplicates drop``) every train copy of a val or test image is removed instead (val and
+test stay as published) and listed in ``Dataset.dropped_duplicates``. Every class needs train images.
 
 ``content_hash`` is a sha256 over the class names and each split's sorted (label, pixels) records:
 stable across runs and machines, independent of file names, changed by any pixel or label change.

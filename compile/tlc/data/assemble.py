@@ -8,7 +8,13 @@ import json
 import numpy as np
 from tlc_runtime.manifest import DicomPolicy
 
-from .checks import check_content, check_leaks, check_train_covers_classes
+from .checks import (
+    check_content,
+    check_duplicates_policy,
+    check_leaks,
+    check_train_covers_classes,
+    drop_train_copies,
+)
 from .dataset import SPLITS, Dataset, Split
 from .records import Item, RawData
 from .splits import auto_split, check_fractions
@@ -17,9 +23,14 @@ HASH_VERSION = b"tlc-data-v1"
 
 
 def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: float,
-             dicom: DicomPolicy | None = None) -> Dataset:
+             dicom: DicomPolicy | None = None, duplicates: str = "error") -> Dataset:
     """Validate ``raw``, split it (given splits as given, else automatically) and build the Dataset
-    (``dicom``: the policy its DICOM files were read with, None when it has none)."""
+    (``dicom``: the policy its DICOM files were read with, None when it has none).
+
+    ``duplicates`` ("error" or "drop", see ``checks.DUPLICATE_POLICIES``) decides what train copies of
+    val/test images do; automatic splits never separate identical images, so it matters for given splits.
+    """
+    check_duplicates_policy(duplicates)
     check_content(raw)
     if any(item.split is None for item in raw.items):
         splits = auto_split(raw.items, len(raw.class_names), seed=seed, val_fraction=val_fraction,
@@ -27,8 +38,11 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
     else:
         check_fractions(val_fraction, test_fraction)
         splits = [item.split for item in raw.items]
+    dropped: tuple[dict[str, str], ...] = ()
+    if duplicates == "drop":
+        raw, splits, dropped = drop_train_copies(raw, splits)
     check_train_covers_classes(raw, splits)
-    duplicates = check_leaks(raw, splits)
+    duplicate_counts = check_leaks(raw, splits)
     channels = 1 if all(item.image.ndim == 2 for item in raw.items) else 3
     bit_depth = _bit_depth(raw)
     by_split = {name: [it for it, s in zip(raw.items, splits, strict=True) if s == name] for name in SPLITS}
@@ -41,7 +55,8 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
         channels=channels,
         bit_depth=bit_depth,
         value_range=(0.0, float(2**bit_depth - 1)),
-        duplicates=duplicates,
+        duplicates=duplicate_counts,
+        dropped_duplicates=dropped,
         dicom=dicom,
     )
 

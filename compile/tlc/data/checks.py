@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .records import RawData
+
+DUPLICATE_POLICIES = ("error", "drop")
+"""What identical images in train and val/test do: "error" refuses a train/test copy (train/val only
+warns); "drop" removes every train copy of a val or test image (val and test stay as published)."""
 
 EXPECTED_LAYOUT = {
     "folder": "ROOT/CLASS/*.png|jpg|jpeg|tif|tiff|dcm or ROOT/{train,val,test}/CLASS/...",
@@ -67,8 +72,37 @@ def check_leaks(raw: RawData, splits: Sequence[str]) -> dict[str, int]:
         pair = f"{first[a][shared[0]]} ({a}) and {first[b][shared[0]]} ({b})"
         more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
         if (a, b) == ("train", "test"):
-            raise DataError(f"{raw.source}: the same image is in train and test: {pair}{more}; "
-                            "remove the copies from one side (they inflate test scores)")
+            raise DataError(f"{raw.source}: the same image is in train and test: {pair}{more}; they inflate "
+                            "test scores: remove the copies, or drop the train copies (tlc train --duplicates drop)")
         warnings.warn(f"{raw.source}: identical images in {a} and {b}: {pair}{more}", DataWarning,
                       stacklevel=4)
     return counts
+
+
+def check_duplicates_policy(policy: str) -> None:
+    """ConfigError unless ``policy`` is one of DUPLICATE_POLICIES."""
+    if policy not in DUPLICATE_POLICIES:
+        raise ConfigError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {policy!r}")
+
+
+def drop_train_copies(raw: RawData, splits: Sequence[str]) -> tuple[RawData, list[str], tuple[dict[str, str], ...]]:
+    """Remove every train image whose pixels also appear in val or test.
+
+    Returns the reduced RawData, its splits and one record per dropped image:
+    ``{"id": train id, "split": "train", "same_as": "<id> (<split>)"}`` (its first val/test twin).
+    """
+    evaluation: dict[bytes, str] = {}
+    for item, split in zip(raw.items, splits, strict=True):
+        if split != "train":
+            evaluation.setdefault(item.digest, f"{item.id} ({split})")
+    keep, dropped = [], []
+    for index, (item, split) in enumerate(zip(raw.items, splits, strict=True)):
+        twin = evaluation.get(item.digest) if split == "train" else None
+        if twin is None:
+            keep.append(index)
+        else:
+            dropped.append({"id": item.id, "split": "train", "same_as": twin})
+    if not dropped:
+        return raw, list(splits), ()
+    items = tuple(raw.items[i] for i in keep)
+    return dataclasses.replace(raw, items=items), [splits[i] for i in keep], tuple(dropped)

@@ -47,6 +47,7 @@ class Dataset:
     value_range: tuple[float, float]
     duplicates: dict[str, int] = field(default_factory=dict)
     dicom: DicomPolicy | None = None
+    dropped_duplicates: tuple[dict[str, str], ...] = ()
     _cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -111,4 +112,5 @@ class Dataset:
             "value_range": list(self.value_range),
             "content_hash": self.content_hash,
             "duplicates": dict(self.duplicates),
+            "dropped_duplicates": [dict(d) for d in self.dropped_duplicates],
         }

@@ -14,14 +14,17 @@ from .records import RawData
 
 
 def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15, dicom: DicomPolicy | None = None) -> Dataset:
+                 test_fraction: float = 0.15, dicom: DicomPolicy | None = None,
+                 duplicates: str = "error") -> Dataset:
     """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
 
     The kind comes from the path alone (directory / suffix). Sources that give splits are used as
     given; otherwise a deterministic stratified (group-aware) split is drawn with ``seed`` and the
     two fractions. ``.dcm`` files are read under ``dicom`` (None: ``DicomPolicy()``, the stored
-    values), which the Dataset records when it holds any. Raises DataError (naming the file) for
-    anything unreadable or inconsistent.
+    values), which the Dataset records when it holds any. ``duplicates``: "error" refuses an image in
+    both train and test; "drop" removes the train copies of val/test images and lists them in
+    ``Dataset.dropped_duplicates``. Raises DataError (naming the file) for anything unreadable or
+    inconsistent.
     """
     path = Path(source).expanduser()
     if not path.exists():
@@ -42,7 +45,8 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
     return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                    dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None)
+                    dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None,
+                    duplicates=duplicates)
 
 
 def _has_dicom(raw: RawData) -> bool:

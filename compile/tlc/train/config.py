@@ -13,6 +13,7 @@ from ..errors import ConfigError
 
 FreezeMode = Literal["none", "head", "gradual"]
 FREEZE_MODES = ("none", "head", "gradual")
+DuplicatesPolicy = Literal["error", "drop"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class TrainConfig:
       "none" (default: the stored values), "file", a preset ("lung", "bone", "soft-tissue",
       "brain") or "CENTER,WIDTH"; rescale None → on with a window, off without. The resulting
       ``dicom_policy`` is recorded in the run and the bundle manifest.
+    - duplicates: "error" refuses data with an image in both train and test; "drop" removes the
+      train copies of val/test images (recorded in run.json ``data.dropped_duplicates``).
     """
 
     arch: str | None = None
@@ -62,6 +65,7 @@ class TrainConfig:
     resume: bool = False
     dicom_window: str = "none"
     dicom_rescale: bool | None = None
+    duplicates: DuplicatesPolicy = "error"
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -81,6 +85,8 @@ class TrainConfig:
             _check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
         _check(self.val_fraction + self.test_fraction < 1,
                "val_fraction + test_fraction must leave some training images (sum < 1)")
+        _check(self.duplicates in ("error", "drop"),
+               f"duplicates must be one of error, drop, got {self.duplicates!r}")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
         try:
             dicom_policy(self.dicom_window, self.dicom_rescale)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 PLOT_NAME = "training.png"
+LINE_EVERY_S = 30.0
+"""When stderr is not a terminal (a log file, a pipe, CI), a plain progress line at most this often
+within an epoch, so a long epoch is not silent; epochs shorter than this print none."""
 
 
 class Reporter:
-    """A progress bar per epoch and one summary line per epoch; silent when ``enabled`` is False."""
+    """Progress within each epoch and one summary line per epoch; silent when ``enabled`` is False.
+
+    Within an epoch: a rich progress bar on a terminal, else a plain line every ``LINE_EVERY_S`` seconds.
+    """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -28,8 +35,11 @@ class Reporter:
     @contextmanager
     def epoch_bar(self, epoch: int, epochs: int, total: int) -> Iterator[Callable[[int], None]]:
         """Yields ``advance(n_images)``."""
-        if self._console is None or not self._console.is_terminal:
+        if self._console is None:
             yield lambda n: None
+            return
+        if not self._console.is_terminal:
+            yield self._periodic_lines(epoch, epochs, total)
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -38,11 +48,34 @@ class Reporter:
             task = bar.add_task("train", total=total)
             yield lambda n: bar.advance(task, n)
 
+    def _periodic_lines(self, epoch: int, epochs: int, total: int) -> Callable[[int], None]:
+        """``advance(n_images)`` that logs images done, time elapsed and left every LINE_EVERY_S seconds."""
+        started = last = time.monotonic()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done, last
+            done += n
+            now = time.monotonic()
+            if now - last < LINE_EVERY_S or done >= total:
+                return
+            last = now
+            left = (now - started) / done * (total - done)
+            self.log(f"epoch {epoch}/{epochs}  {done}/{total} images  {_clock(now - started)} elapsed, "
+                     f"about {_clock(left)} left")
+
+        return advance
+
     def epoch_line(self, record: dict[str, Any], epochs: int, best: bool) -> None:
         self.log(f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
                  f"val loss {_fmt(record['val_loss'])}  val bal-acc {_fmt(record['val_balanced_accuracy'])}  "
                  f"val AUC {_fmt(record['val_auc'])}  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
                  + ("  *best*" if best else ""))
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def _fmt(value: float | None) -> str:

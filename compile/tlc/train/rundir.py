@@ -90,9 +90,10 @@ def _is_empty_or_missing(path: Path) -> bool:
 def check_resume(stored: dict[str, Any], config: TrainConfig, content_hash: str, run_dir: Path) -> None:
     """The resumed run must use the original options (except RESUMABLE_CHANGES) and the same data."""
     current = config.to_dict()
-    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and stored["config"].get(k) != current[k])
+    original = {**TrainConfig().to_dict(), **stored["config"]}  # options added since then: their default
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and original.get(k) != current[k])
     if changed:
-        details = ", ".join(f"{k}={stored['config'].get(k)!r}" for k in changed)
+        details = ", ".join(f"{k}={original.get(k)!r}" for k in changed)
         raise ConfigError(f"cannot resume {run_dir}: options differ from the original run; use {details}")
     if stored.get("content_hash") != content_hash:
         raise ConfigError(f"cannot resume {run_dir}: the dataset differs from the one it was trained on")
@@ -132,7 +133,7 @@ def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dic
         input_dtype="uint8" if dataset.bit_depth <= 8 else "float32",
         preprocessing=prep,
         data=DataInfo(source=str(dataset.source), kind=dataset.kind, content_hash=dataset.content_hash,
-                      split_sizes=dict(split_sizes)),
+                      split_sizes=dict(split_sizes), dropped_duplicates=dataset.dropped_duplicates),
         weights_init=weights_init,
         seed=config.seed,
         versions=versions(),

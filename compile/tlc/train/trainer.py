@@ -122,6 +122,10 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
                               best_epoch=state.best_epoch, val_metrics=state.best_val_metrics,
                               test_metrics=test_metrics)
 
+    if dataset.dropped_duplicates:
+        first = dataset.dropped_duplicates[0]
+        reporter.log(f"dropped {len(dataset.dropped_duplicates)} train image(s) also in val/test (--duplicates "
+                     f"drop), e.g. {first['id']} = {first['same_as']}; all listed in run.json")
     reporter.log(f"training {arch} on {sizes['train']} images ({len(class_names)} classes), "
                  f"validating on {sizes['val']}, weights: {source.describe()}")
     for epoch in range(state.epochs_done, config.epochs):
@@ -178,7 +182,8 @@ def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
     from ..data import load_dataset
 
     return load_dataset(data, seed=config.seed, val_fraction=config.val_fraction,
-                        test_fraction=config.test_fraction, dicom=config.dicom_policy)
+                        test_fraction=config.test_fraction, dicom=config.dicom_policy,
+                        duplicates=config.duplicates)
 
 
 def _split_tensors(dataset: Dataset, config: TrainConfig,

@@ -87,8 +87,7 @@ def _load(data: Any, run):
 
     if isinstance(data, Dataset):
         return data
-    fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-    return load_dataset(data, seed=run.seed, dicom=run.preprocessing.dicom, **fractions)
+    return load_dataset(data, seed=run.seed, **run.data_options())
 
 
 def _splits(dataset, split: str) -> list[str]:
