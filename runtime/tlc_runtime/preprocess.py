@@ -12,12 +12,14 @@ and clipped back to integer dtypes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 
 from .errors import InputError
 from .manifest import InputSpec, Preprocessing
+from .roi import apply as apply_roi
 
 _BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -100,14 +102,18 @@ def check_image(image: object) -> np.ndarray:
     return image
 
 
-def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing) -> np.ndarray:
+def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing,
+                   roi: Sequence[int] | None = None) -> np.ndarray:
     """One image → H×W×C array of the graph's input dtype at the model's size.
+
+    The image is first cropped to ``roi`` (x0, y0, x1, y1), else by ``prep.roi`` (``tlc_runtime.roi``).
 
     Integer inputs must match the model's source bit depth (an 8-bit model refuses uint16 and a
     16-bit model refuses uint8, because guessing a rescale would silently change what the model
     sees). Float inputs are taken as raw intensities on the model's value range (0..255 for 8-bit)
     and refused outside it, never clipped.
     """
+    image = apply_roi(image, prep.roi, roi)
     image = check_image(image)
     _check_bit_depth(image, prep)
     _check_float_range(image, prep)
