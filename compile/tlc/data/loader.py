@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tlc_runtime.roi import RoiRule
+
 from ..errors import DataError
 from .assemble import assemble
 from .dataset import Dataset
+from .roi import with_roi
 
 
 def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15) -> Dataset:
+                 test_fraction: float = 0.15, roi: str | Path | RoiRule | None = None) -> Dataset:
     """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
 
     The kind comes from the path alone (directory / suffix). Sources that give splits are used as
     given; otherwise a deterministic stratified (group-aware) split is drawn with ``seed`` and the
-    two fractions. Raises DataError (naming the file) for anything unreadable or inconsistent.
+    two fractions. ``roi`` crops every image before resizing: "auto", an automatic RoiRule or a boxes
+    CSV (``tlc.data.roi``). Raises DataError (naming the file) for anything unreadable or inconsistent.
     """
     path = Path(source).expanduser()
     if not path.exists():
@@ -35,4 +39,4 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     else:
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
-    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    return with_roi(assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction), roi)
