@@ -30,6 +30,8 @@ class TrainConfig:
       ``hflip`` adds horizontal flips (off: chest X-rays are not mirror-symmetric).
     - limit_train: use at most this many training images (seeded subset); None → all.
     - val_fraction / test_fraction: automatic split sizes when the data has no given splits.
+    - roi: crop before resizing: "auto" (``tlc_runtime.roi`` automatic rule) or a boxes CSV path
+      (``tlc.data.roi``); None → the whole image (or the ROI of a Dataset passed in).
     """
 
     arch: str | None = None
@@ -53,6 +55,7 @@ class TrainConfig:
     test_fraction: float = 0.15
     device: str = "cpu"
     resume: bool = False
+    roi: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -72,6 +75,7 @@ class TrainConfig:
             _check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
         _check(self.val_fraction + self.test_fraction < 1,
                "val_fraction + test_fraction must leave some training images (sum < 1)")
+        _check(self.roi is None or bool(self.roi), "roi must be 'auto' or a boxes CSV path")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
 
     def to_dict(self) -> dict[str, Any]:
