@@ -14,8 +14,9 @@ from:
 
 Automatic rule (``auto_box``), meant to drop black borders and shuttered (blacked-out) collimation:
 
-1. intensity = the pixel values (mean of the first three channels of a colour image), as float32;
-2. robust range ``lo..hi`` = the 1st and 99th percentiles of the intensity, taken on a regular
+1. intensity = the pixel values (a colour image: the float32 mean of its first three channels), so
+   an image and its float copy (the same values) get the same box;
+2. robust range ``lo..hi`` = the 1st and 99th percentiles (float64) of the intensity, taken on a regular
    sub-grid of at most ``PERCENTILE_SAMPLES`` pixels (every k-th row and column) for large images
    (so a bright region under 1 % of the frame is not found: step 7);
 3. a pixel is foreground when its intensity exceeds ``lo + threshold * (hi - lo)``;
@@ -91,14 +92,17 @@ def crop(image: np.ndarray, box: object) -> np.ndarray:
 def auto_box(image: np.ndarray, rule: RoiRule) -> Box:
     """The box of the imaged region of an H×W or H×W×C image (module docstring, steps 1-7)."""
     height, width = image.shape[:2]
-    grey = _intensity(image)
+    grey = image if image.ndim == 2 else image[:, :, :3].mean(axis=2, dtype=np.float32)
     step = max(1, math.ceil(math.sqrt(grey.size / PERCENTILE_SAMPLES)))
-    lo, hi = (float(v) for v in np.percentile(grey[::step, ::step], [1, 99]))
+    lo, hi = (float(v) for v in np.percentile(grey[::step, ::step].astype(np.float64), [1, 99]))
     if not hi > lo:  # flat image (or NaN pixels, which the input checks refuse afterwards)
         return 0, 0, width, height
-    foreground = grey > np.float32(lo + rule.threshold * (hi - lo))
-    rows = np.flatnonzero(foreground.mean(axis=1) > rule.min_fraction)
-    cols = np.flatnonzero(foreground.mean(axis=0) > rule.min_fraction)
+    threshold = lo + rule.threshold * (hi - lo)
+    if grey.dtype.kind in "ui":  # the same pixels as "> threshold", compared without a float copy
+        threshold = math.floor(threshold)
+    foreground = grey > threshold
+    rows = np.flatnonzero(foreground.sum(axis=1, dtype=np.int64) > rule.min_fraction * width)
+    cols = np.flatnonzero(foreground.sum(axis=0, dtype=np.int64) > rule.min_fraction * height)
     if rows.size == 0 or cols.size == 0:
         return 0, 0, width, height
     y0, y1 = _grow(int(rows[0]), int(rows[-1]) + 1, height, rule)
@@ -121,12 +125,6 @@ def apply(image: object, rule: RoiRule | None, box: object = None) -> object:
             or 0 in image.shape:
         return image  # refused by the input checks, every such array is
     return crop(image, auto_box(image, rule) if box is None else box)  # type: ignore[arg-type]
-
-
-def _intensity(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return image.astype(np.float32, copy=False)
-    return image[:, :, :3].astype(np.float32).mean(axis=2)
 
 
 def _grow(start: int, stop: int, size: int, rule: RoiRule) -> tuple[int, int]:

@@ -48,6 +48,15 @@ def test_auto_box_ignores_sparse_specks_and_keeps_the_minimum_size():
     assert auto_box(image, RoiRule("auto", margin=0.0, min_size=0.25)) == (36, 24, 52, 40)  # 16 = 64/4, centred
 
 
+def test_auto_box_is_the_same_for_an_image_and_its_float_copy():
+    image = np.zeros((300, 260), np.uint16)
+    image[40:250, 30:200] = RNG.integers(0, 4096, (210, 170))
+    rule = RoiRule("auto", threshold=0.37, min_fraction=0.2, margin=0.0, min_size=0.0)
+    assert auto_box(image, rule) == auto_box(image.astype(np.float32), rule) == auto_box(image.astype(float), rule)
+    rgb = np.repeat(image[:, :, None], 3, axis=2)
+    assert auto_box(rgb, rule) == auto_box(rgb.astype(np.float32), rule) == auto_box(image, rule)
+
+
 def test_auto_box_is_the_full_frame_for_a_blank_or_flat_image():
     assert auto_box(np.zeros((40, 50), np.uint8), EXACT) == (0, 0, 50, 40)
     assert auto_box(np.full((40, 50, 3), 7.5, np.float32), EXACT) == (0, 0, 50, 40)
