@@ -118,7 +118,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
 
 def _dataset(run: RunInfo, data: Any):
     from ..data import Dataset, load_dataset
-    from ..data.roi import check_same_roi
+    from ..data.roi import check_same_roi, run_roi
 
     if isinstance(data, Dataset):
         check_same_roi(data, run.preprocessing.roi, run.run_id)
@@ -127,7 +127,7 @@ def _dataset(run: RunInfo, data: Any):
     if run.data.kind == "digits" and data is None:
         raise ConfigError("this run was trained on the embedded digits set; pass its Dataset or --data")
     fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-    dataset = load_dataset(source, seed=run.seed, roi=run.config.get("roi"), **fractions)
+    dataset = load_dataset(source, seed=run.seed, roi=run_roi(run), **fractions)
     if tuple(dataset.class_names) != tuple(run.class_names):
         raise ConfigError(f"data {source} has classes {list(dataset.class_names)} but the run was trained "
                           f"on {list(run.class_names)}")
@@ -154,10 +154,11 @@ def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: s
     if precision != "int8":
         return None
     from ..data import Dataset, load_dataset
+    from ..data.roi import run_roi
     from ..quantize.calibration import select_calibration
 
     source = dataset if calib is None else (calib if isinstance(calib, Dataset) else
-                                            load_dataset(calib, seed=run.seed, roi=run.config.get("roi")))
+                                            load_dataset(calib, seed=run.seed, roi=run_roi(run)))
     images, labels = source.arrays("train", run.img_size)
     n = int(options.get("calibration_samples") or target.calibration.samples)
     return select_calibration(images, labels, n=n, seed=run.seed, min_samples=target.calibration.min_samples)

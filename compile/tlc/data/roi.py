@@ -22,12 +22,16 @@ import csv
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tlc_runtime.errors import InputError
 from tlc_runtime.roi import Box, RoiRule, check_box
 
 from ..errors import DataError
 from .dataset import Dataset
+
+if TYPE_CHECKING:
+    from ..runs import RunInfo
 
 COORDS = ("x0", "y0", "x1", "y1")
 KEY_COLUMNS = {"path": ("path",), "npz": ("split", "index")}
@@ -113,6 +117,13 @@ def _replace(dataset: Dataset, rule: RoiRule, rois: dict[str, tuple[Box, ...]] |
     splits = {name: dataclasses.replace(split, rois=None if rois is None else rois[name])
               for name, split in dataset.splits.items()}
     return dataclasses.replace(dataset, splits=splits, roi=rule)
+
+
+def run_roi(run: RunInfo) -> str | RoiRule | None:
+    """What to reload a run's data with: its recorded automatic rule (parameters included), or the
+    boxes file it was trained with (``config["roi"]``), or None."""
+    rule = run.preprocessing.roi
+    return rule if rule is not None and rule.mode == "auto" else run.config.get("roi")
 
 
 def check_same_roi(dataset: Dataset, rule: RoiRule | None, run: str) -> None:

@@ -84,11 +84,11 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
 
 def _load(data: Any, run):
     from ..data import Dataset, load_dataset
-    from ..data.roi import check_same_roi
+    from ..data.roi import check_same_roi, run_roi
 
     if not isinstance(data, Dataset):
         fractions = {k: run.config[k] for k in ("val_fraction", "test_fraction") if k in run.config}
-        data = load_dataset(data, seed=run.seed, roi=run.config.get("roi"), **fractions)
+        data = load_dataset(data, seed=run.seed, roi=run_roi(run), **fractions)
     check_same_roi(data, run.preprocessing.roi, run.run_id)
     return data
 

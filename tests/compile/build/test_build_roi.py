@@ -8,6 +8,7 @@ import pytest
 from tlc.build.builder import build_bundle
 from tlc.cli.main import run
 from tlc.data import load_dataset
+from tlc.data.roi import with_roi
 from tlc.errors import ConfigError
 from tlc.runs import read_run_info
 from tlc.train import TrainConfig, train
@@ -77,13 +78,13 @@ def test_train_with_roi_boxes_records_the_rule_and_the_runtime_crops_the_given_b
 
 def test_a_bundle_with_the_auto_rule_crops_in_the_runtime_exactly_as_training_did(cluttered_npz, tmp_path):
     npz, _ = cluttered_npz
-    config = TrainConfig(arch="resnet18", img_size=SIZE, epochs=1, batch_size=16, limit_train=80, patience=None,
-                         roi="auto")
-    assert train(npz, tmp_path / "run", config, progress=False).preprocessing.roi == RoiRule("auto")
-    build_bundle(tmp_path / "run", "x86-cpu", tmp_path / "bundle", log=_quiet)
+    rule = RoiRule("auto", threshold=0.6)  # not the default: the recorded parameters must travel
+    data = with_roi(load_dataset(npz), rule)
+    config = TrainConfig(arch="resnet18", img_size=SIZE, epochs=1, batch_size=16, limit_train=80, patience=None)
+    assert train(data, tmp_path / "run", config, progress=False).preprocessing.roi == rule
+    build_bundle(tmp_path / "run", "x86-cpu", tmp_path / "bundle", log=_quiet)  # reloads npz with the rule
     clf = _load(tmp_path / "bundle")
-    assert clf.manifest.preprocessing.roi == RoiRule("auto")
-    data = load_dataset(npz, roi="auto")
+    assert clf.manifest.preprocessing.roi == rule
     trained_on, _ = data.arrays("test", SIZE)
     prepared = np.stack([clf.prepare(image) for image in data.splits["test"].images])
     np.testing.assert_array_equal(prepared, trained_on)
