@@ -54,11 +54,15 @@ class RunInfo:
     test_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = BEST_CHECKPOINT
 
-    def data_options(self) -> dict[str, Any]:
-        """``load_dataset`` keyword arguments that reload this run's data as it was trained on (split
-        fractions, duplicates policy, DICOM policy); build and verify use them."""
-        options = {k: self.config[k] for k in ("val_fraction", "test_fraction", "duplicates") if k in self.config}
-        return {**options, "dicom": self.preprocessing.dicom}
+    def data_options(self, splits: bool = True) -> dict[str, Any]:
+        """``load_dataset`` keyword arguments that read data as this run was trained on: its DICOM policy
+        and ROI (the recorded automatic rule, or its boxes file), and with ``splits`` its split
+        fractions and duplicates policy too (build and verify reload the run's own data with them)."""
+        from .data.roi import run_roi
+
+        keys = ("val_fraction", "test_fraction", "duplicates") if splits else ()
+        options = {k: self.config[k] for k in keys if k in self.config}
+        return {**options, "dicom": self.preprocessing.dicom, "roi": run_roi(self)}
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), indent=2) + "\n"

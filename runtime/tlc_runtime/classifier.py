@@ -6,7 +6,7 @@ backend Session's ``infer`` is thread-safe by contract.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,26 +78,33 @@ class Classifier:
     def input_spec(self) -> InputSpec:
         return self._spec
 
-    def prepare(self, image: ImageLike, value_range: ValueRange | None = None) -> np.ndarray:
-        """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
+    def prepare(self, image: ImageLike, value_range: ValueRange | None = None,
+                roi: Sequence[int] | None = None) -> np.ndarray:
+        """One image (array or file path) → H×W×C array of the graph's dtype at the model's size.
+
+        ``value_range``: see the class docstring. ``roi`` = (x0, y0, x1, y1) crops the image first
+        (pixels, x1/y1 exclusive); without it the bundle's automatic rule crops, if it has one
+        (``tlc_runtime.roi``). A bundle trained on given boxes needs ``roi``.
+        """
         if not is_image_path(image):
-            return to_model_input(image, self._spec, self._prep, value_range)
+            return to_model_input(image, self._spec, self._prep, value_range, roi=roi)
         pixels = read_image(image, self.max_pixels, allow_float=True, dicom=self._prep.dicom)  # floats: to_model_input's rule
         try:
-            return to_model_input(pixels, self._spec, self._prep, value_range)
+            return to_model_input(pixels, self._spec, self._prep, value_range, roi=roi)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from None
 
-    def predict(self, image: ImageLike, value_range: ValueRange | None = None) -> Prediction:
-        """Classify one image: an H×W or H×W×C array or an image file path (``value_range``: see the
-        class docstring)."""
-        batch = self.prepare(image, value_range)[None]
+    def predict(self, image: ImageLike, value_range: ValueRange | None = None,
+                roi: Sequence[int] | None = None) -> Prediction:
+        """Classify one image: an H×W or H×W×C array or an image file path (``value_range`` and
+        ``roi``: see ``prepare``)."""
+        batch = self.prepare(image, value_range, roi)[None]
         return predictions_from_logits(self._checked(self._infer(batch), 1), self._names)[0]
 
-    def predict_batch(self, images: Iterable[ImageLike] | np.ndarray,
-                      value_range: ValueRange | None = None) -> list[Prediction]:
+    def predict_batch(self, images: Iterable[ImageLike] | np.ndarray, value_range: ValueRange | None = None,
+                      rois: Sequence[Sequence[int] | None] | None = None) -> list[Prediction]:
         """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call;
-        ``value_range`` applies to every image."""
+        ``value_range`` applies to every image, ``rois`` holds one box (or None) per image."""
         if isinstance(images, np.ndarray):
             if images.ndim not in (3, 4):
                 raise InputError(f"a batch array must be N×H×W or N×H×W×C, got shape {images.shape}")
@@ -108,7 +115,10 @@ class Classifier:
             images = list(images)
         if len(images) == 0:
             raise InputError("empty batch: pass at least one image")
-        batch = np.stack([self.prepare(img, value_range) for img in images])
+        rois = [None] * len(images) if rois is None else list(rois)
+        if len(rois) != len(images):
+            raise InputError(f"rois has {len(rois)} boxes for {len(images)} images; pass one box (or None) per image")
+        batch = np.stack([self.prepare(img, value_range, roi) for img, roi in zip(images, rois, strict=True)])
         return predictions_from_logits(self.predict_logits(batch), self._names)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:

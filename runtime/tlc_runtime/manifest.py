@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from .errors import BundleError, SchemaError, UnsafePathError
+from .roi import RoiRule
 from .schema import parse, show, to_dict
 
 SCHEMA_VERSION = 1
@@ -84,7 +85,7 @@ class DicomPolicy:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How raw pixels become model input. Only ``resize`` runs in the runtime; the rest is in the graph.
+    """How raw pixels become model input. Only ``roi`` and ``resize`` run in the runtime; the rest is in the graph.
 
     - resize: antialiased bilinear (triangle filter scaled by the zoom), implemented once in
       ``tlc_runtime.preprocess`` and used identically by training.
@@ -93,6 +94,8 @@ class Preprocessing:
     - mean/std: per-channel normalisation after scaling, one value per model channel (3).
     - channel_rule: "replicate" copies a grey input to the 3 backbone channels; "rgb" takes 3.
     - dicom: how ``.dcm`` files are read (None: the default ``DicomPolicy()``, stored values).
+    - roi: the crop applied before resizing (``tlc_runtime.roi``): None (whole image), an automatic
+      rule, or "given" (the caller passes each image's box).
     """
 
     resize: Literal["antialias-bilinear"]
@@ -103,6 +106,7 @@ class Preprocessing:
     source_bit_depth: int = 8
     rgb_to_grey: Literal["luminance-bt601"] = "luminance-bt601"
     dicom: DicomPolicy | None = None
+    roi: RoiRule | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if not 1 <= self.source_bit_depth <= 16:

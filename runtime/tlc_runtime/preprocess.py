@@ -13,6 +13,7 @@ and clipped back to integer dtypes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from numbers import Real
 
@@ -21,6 +22,7 @@ import numpy as np
 from .errors import InputError
 from .manifest import InputSpec, Preprocessing
 from .native import check_layout
+from .roi import apply as apply_roi
 
 _BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -99,8 +101,11 @@ def check_image(image: object) -> np.ndarray:
 
 
 def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing,
-                   value_range: tuple[float, float] | None = None) -> np.ndarray:
+                   value_range: tuple[float, float] | None = None,
+                   roi: Sequence[int] | None = None) -> np.ndarray:
     """One image → H×W×C array of the graph's input dtype at the model's size.
+
+    The image is first cropped to ``roi`` (x0, y0, x1, y1), else by ``prep.roi`` (``tlc_runtime.roi``).
 
     The model's range is 0..2**source_bit_depth-1 (0..255 for 8-bit models). Without ``value_range``,
     integer pixels are raw values on that range: anything outside it is refused, and so are uint16
@@ -111,6 +116,7 @@ def to_model_input(image: np.ndarray, spec: InputSpec, prep: Preprocessing,
     image without one is refused (never guessed to be 0..1 or 0..255). A declared range maps
     integer pixels the same way.
     """
+    image = apply_roi(image, prep.roi, roi)
     image = check_image(image)
     image = on_model_range(image, prep, value_range)
     if image.ndim == 3 and spec.channels == 1:

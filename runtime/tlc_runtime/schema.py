@@ -35,9 +35,12 @@ def parse(cls: type[T], data: Any, where: str = "document") -> T:
 
 
 def to_dict(obj: Any) -> Any:
-    """Plain JSON-ready structure of a (nested) dataclass; tuples become lists."""
+    """Plain JSON-ready structure of a (nested) dataclass; tuples become lists. A field declared with
+    ``metadata={"omit_default": True}`` is left out while it holds its default (documents without
+    the feature stay as they were, readable by readers that predate it)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

@@ -119,8 +119,10 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
 
 def _dataset(run: RunInfo, data: Any):
     from ..data import Dataset, load_dataset
+    from ..data.roi import check_same_roi
 
     if isinstance(data, Dataset):
+        check_same_roi(data, run.preprocessing.roi, run.run_id)
         return data
     source = data or run.data.source
     if run.data.kind == "digits" and data is None:
@@ -129,6 +131,7 @@ def _dataset(run: RunInfo, data: Any):
     if tuple(dataset.class_names) != tuple(run.class_names):
         raise ConfigError(f"data {source} has classes {list(dataset.class_names)} but the run was trained "
                           f"on {list(run.class_names)}")
+    check_same_roi(dataset, run.preprocessing.roi, run.run_id)
     return dataset
 
 
@@ -154,7 +157,7 @@ def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: s
     from ..quantize.calibration import select_calibration
 
     source = dataset if calib is None else (calib if isinstance(calib, Dataset) else
-                                            load_dataset(calib, seed=run.seed, dicom=run.preprocessing.dicom))
+                                            load_dataset(calib, seed=run.seed, **run.data_options(splits=False)))
     images, labels = source.arrays("train", run.img_size)
     n = int(options.get("calibration_samples") or target.calibration.samples)
     return select_calibration(images, labels, n=n, seed=run.seed, min_samples=target.calibration.min_samples)

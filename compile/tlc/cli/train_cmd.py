@@ -35,6 +35,10 @@ from .output import console, pct
 @click.option("--duplicates", type=click.Choice(["error", "drop"]), default="error", show_default=True,
               help="An image in both train and test (or val): error refuses the data; drop removes the train "
                    "copies (val/test stay as published) and lists them in run.json.")
+@click.option("--roi", default=None, metavar="auto|BOXES.csv",
+              help="Crop each image before resizing: 'auto' (drop the black border: intensity rule of "
+                   "tlc_runtime.roi) or a CSV of boxes (path,x0,y0,x1,y1; for .npz split,index,x0,y0,x1,y1; "
+                   "pixels, x1/y1 exclusive). Recorded in the bundle; the runtime crops the same way.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
@@ -46,7 +50,8 @@ from .output import console, pct
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
-          resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str) -> None:
+          resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
+          roi: str | None) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -56,7 +61,8 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
-                         dicom_rescale=dicom_rescale, duplicates=duplicates)
+                         dicom_rescale=dicom_rescale, duplicates=duplicates,
+                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")

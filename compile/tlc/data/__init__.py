@@ -33,6 +33,10 @@ Pixel rules (explicit, so training and deployment agree):
   implementation the runtime uses) and casts to the graph dtype: uint8 for 8-bit data, float32
   holding the exact uint16 values for 16-bit data.
 
+ROI (``load_dataset(..., roi=...)``, ``tlc train --roi``): "auto" or a boxes CSV crops every image
+before resizing (``tlc.data.roi``: the CSV format; ``tlc_runtime.roi``: the crop and the automatic
+rule, the one implementation the runtime applies too). Given boxes sit in ``Split.rois``.
+
 Splits: automatic splits are deterministic for a ``seed``, stratified by class, keep every group and
 every set of identical images on one side, and give each split at least one image per class where
 the class has enough images. Identical images in train and test are a DataError; in train and val

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from tlc_runtime.manifest import DicomPolicy, InputSpec, Preprocessing
 from tlc_runtime.preprocess import to_model_input
+from tlc_runtime.roi import Box, RoiRule
 
 from ..errors import ConfigError
 
@@ -17,12 +18,16 @@ CACHE_LIMIT_BYTES = 256 * 2**20
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split's images at native size (uint8/uint16; H×W when the dataset is grey, else H×W×3)."""
+    """One split's images at native size (uint8/uint16; H×W when the dataset is grey, else H×W×3).
+
+    ``rois``: each image's crop box (x0, y0, x1, y1) when the dataset's ROI rule is "given", else None.
+    """
 
     images: list[np.ndarray]
     labels: np.ndarray
     ids: tuple[str, ...]
     groups: tuple[str, ...] | None = None
+    rois: tuple[Box, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -35,7 +40,10 @@ class Split:
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Class list, the three splits and the pixel facts (channels, bit depth, value range; ``dicom``:
-    the policy its DICOM files were read with, None when it has none)."""
+    the policy its DICOM files were read with, None when it has none).
+
+    ``roi`` is the crop applied before resizing (``tlc.data.roi``; "given" boxes sit in ``Split.rois``).
+    """
 
     class_names: tuple[str, ...]
     splits: dict[str, Split]
@@ -48,6 +56,7 @@ class Dataset:
     duplicates: dict[str, int] = field(default_factory=dict)
     dicom: DicomPolicy | None = None
     dropped_duplicates: tuple[dict[str, str], ...] = ()
+    roi: RoiRule | None = None
     _cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -63,10 +72,11 @@ class Dataset:
         """The manifest's preprocessing record for this data, given the backbone's mean/std."""
         return Preprocessing(resize="antialias-bilinear", value_range=self.value_range, mean=tuple(mean),
                              std=tuple(std), channel_rule="replicate" if self.channels == 1 else "rgb",
-                             source_bit_depth=self.bit_depth, dicom=self.dicom)
+                             source_bit_depth=self.bit_depth, dicom=self.dicom, roi=self.roi)
 
     def arrays(self, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """(N×size×size×channels images in the graph dtype, int64 labels), resized like the runtime does."""
+        """(N×size×size×channels images in the graph dtype, int64 labels), cropped and resized like the
+        runtime does."""
         if split not in self.splits:
             raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(self.splits)}")
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
@@ -85,10 +95,10 @@ class Dataset:
     def _resize_split(self, split: str, size: int) -> np.ndarray:
         spec = self.input_spec(size)
         prep = self.preprocessing((0.0,) * 3, (1.0,) * 3)
-        images = self.splits[split].images
+        images, rois = self.splits[split].images, self.splits[split].rois
         out = np.empty((len(images), size, size, self.channels), dtype=np.dtype(self.graph_dtype))
         for i, image in enumerate(images):
-            out[i] = to_model_input(image, spec, prep)
+            out[i] = to_model_input(image, spec, prep, roi=None if rois is None else rois[i])
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -113,4 +123,5 @@ class Dataset:
             "content_hash": self.content_hash,
             "duplicates": dict(self.duplicates),
             "dropped_duplicates": [dict(d) for d in self.dropped_duplicates],
+            "roi": None if self.roi is None else self.roi.mode,
         }

@@ -73,8 +73,16 @@ def _train_subset(items: list[Item], splits: list[str], n_classes: int, per_clas
 
 def cluttered(pixels: np.ndarray, rng: np.random.Generator, canvas: int = 16, fragments: int = 2) -> np.ndarray:
     """Each 8×8 digit at a random position of a canvas×canvas image, over dim 4×4 fragments of others."""
+    return cluttered_with_boxes(pixels, rng, canvas, fragments)[0]
+
+
+def cluttered_with_boxes(pixels: np.ndarray, rng: np.random.Generator, canvas: int = 16,
+                         fragments: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``cluttered``'s images (the same for the same rng) and each digit's true box, an N×4 int array of
+    (x0, y0, x1, y1) pixels, x1/y1 exclusive: where the digit's 8×8 patch was placed."""
     out = np.zeros((len(pixels), canvas, canvas), np.uint8)
-    for image, digit in zip(out, pixels, strict=True):
+    boxes = np.zeros((len(pixels), 4), np.int64)
+    for image, box, digit in zip(out, boxes, pixels, strict=True):
         for _ in range(fragments):
             y, x = rng.integers(0, 5, 2)
             fragment = pixels[rng.integers(len(pixels))][y:y + 4, x:x + 4] // 2
@@ -82,4 +90,5 @@ def cluttered(pixels: np.ndarray, rng: np.random.Generator, canvas: int = 16, fr
             np.maximum(image[py:py + 4, px:px + 4], fragment, out=image[py:py + 4, px:px + 4])
         py, px = rng.integers(0, canvas - 8, 2)
         np.maximum(image[py:py + 8, px:px + 8], digit, out=image[py:py + 8, px:px + 8])
-    return out
+        box[:] = (px, py, px + 8, py + 8)
+    return out, boxes

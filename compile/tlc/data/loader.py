@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from tlc_runtime.manifest import DicomPolicy
+from tlc_runtime.roi import RoiRule
 
 from ..errors import DataError
 from .assemble import assemble
 from .dataset import Dataset
 from .images import DICOM_SUFFIXES
 from .records import RawData
+from .roi import with_roi
 
 
 def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, dicom: DicomPolicy | None = None,
-                 duplicates: str = "error") -> Dataset:
+                 duplicates: str = "error", roi: str | Path | RoiRule | None = None) -> Dataset:
     """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
 
     The kind comes from the path alone (directory / suffix). Sources that give splits are used as
@@ -23,7 +25,8 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     two fractions. ``.dcm`` files are read under ``dicom`` (None: ``DicomPolicy()``, the stored
     values), which the Dataset records when it holds any. ``duplicates``: "error" refuses an image in
     both train and test; "drop" removes the train copies of val/test images and lists them in
-    ``Dataset.dropped_duplicates``. Raises DataError (naming the file) for anything unreadable or
+    ``Dataset.dropped_duplicates``. ``roi`` crops every image before resizing: "auto", an automatic
+    RoiRule or a boxes CSV (``tlc.data.roi``). Raises DataError (naming the file) for anything unreadable or
     inconsistent.
     """
     path = Path(source).expanduser()
@@ -44,9 +47,9 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     else:
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
-    return assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                    dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None,
-                    duplicates=duplicates)
+    dataset = assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                       dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None, duplicates=duplicates)
+    return with_roi(dataset, roi)
 
 
 def _has_dicom(raw: RawData) -> bool:

@@ -40,6 +40,8 @@ class TrainConfig:
       ``dicom_policy`` is recorded in the run and the bundle manifest.
     - duplicates: "error" refuses data with an image in both train and test; "drop" removes the
       train copies of val/test images (recorded in run.json ``data.dropped_duplicates``).
+    - roi: crop before resizing: "auto" (``tlc_runtime.roi`` automatic rule) or a boxes CSV path
+      (``tlc.data.roi``); None → the whole image (or the ROI of a Dataset passed in).
     """
 
     arch: str | None = None
@@ -66,6 +68,7 @@ class TrainConfig:
     dicom_window: str = "none"
     dicom_rescale: bool | None = None
     duplicates: DuplicatesPolicy = "error"
+    roi: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -87,6 +90,7 @@ class TrainConfig:
                "val_fraction + test_fraction must leave some training images (sum < 1)")
         _check(self.duplicates in ("error", "drop"),
                f"duplicates must be one of error, drop, got {self.duplicates!r}")
+        _check(self.roi is None or bool(self.roi), "roi must be 'auto' or a boxes CSV path")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
         try:
             dicom_policy(self.dicom_window, self.dicom_rescale)

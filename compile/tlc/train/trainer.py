@@ -178,12 +178,14 @@ def _device(name: str) -> torch.device:
 
 def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
     if not isinstance(data, (str, Path)):
-        return data
+        from ..data.roi import with_roi
+
+        return with_roi(data, config.roi)
     from ..data import load_dataset
 
     return load_dataset(data, seed=config.seed, val_fraction=config.val_fraction,
                         test_fraction=config.test_fraction, dicom=config.dicom_policy,
-                        duplicates=config.duplicates)
+                        duplicates=config.duplicates, roi=config.roi)
 
 
 def _split_tensors(dataset: Dataset, config: TrainConfig,

@@ -61,7 +61,7 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
         raise ConfigError(f"reference run {run.run_id} is not the run this bundle was built from "
                           f"({manifest.provenance.get('run_id')}); pass the right --reference")
     dataset = _load(data, run)
-    images, labels = _labelled(dataset, split, tuple(manifest.class_names))
+    images, labels, rois = _labelled(dataset, split, tuple(manifest.class_names))
     tolerance = _tolerance(dict(manifest.verification.get("budget", {})), max_drop, min_agreement,
                            max_prob_delta, confidence)
     why = undecidable(labels, len(manifest.class_names), tolerance, manifest.class_names)
@@ -69,7 +69,7 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
         raise ConfigError(f"{split} split: {why}")
     log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
         f"and PyTorch on {len(labels)} images")
-    bundle_logits = _bundle_logits(clf, images)
+    bundle_logits = _bundle_logits(clf, images, rois)
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
     ref_logits = reference_logits(model, ref_inputs)
     comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
@@ -84,10 +84,12 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
 
 def _load(data: Any, run):
     from ..data import Dataset, load_dataset
+    from ..data.roi import check_same_roi
 
-    if isinstance(data, Dataset):
-        return data
-    return load_dataset(data, seed=run.seed, **run.data_options())
+    if not isinstance(data, Dataset):
+        data = load_dataset(data, seed=run.seed, **run.data_options())
+    check_same_roi(data, run.preprocessing.roi, run.run_id)
+    return data
 
 
 def _splits(dataset, split: str) -> list[str]:
@@ -98,24 +100,27 @@ def _splits(dataset, split: str) -> list[str]:
     return [split]
 
 
-def _labelled(dataset, split: str, class_names: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+def _labelled(dataset, split: str, class_names: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray, list]:
+    """Native images, labels in the bundle's class order, and each image's ROI box (or None)."""
     if set(dataset.class_names) != set(class_names):
         raise ConfigError(f"data classes {list(dataset.class_names)} do not match the bundle's {list(class_names)}")
     remap = np.array([class_names.index(c) for c in dataset.class_names])
-    images, labels = [], []
+    images, labels, rois = [], [], []
     for s in _splits(dataset, split):
         images.extend(dataset.splits[s].images)
+        rois.extend(dataset.splits[s].rois or [None] * len(dataset.splits[s]))
         labels.append(remap[dataset.splits[s].labels])
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     if len(labels) == 0:
         raise ConfigError(f"no labelled images in split {split!r} of {dataset.source}")
-    return images, labels
+    return images, labels, rois
 
 
-def _bundle_logits(clf, images: list[np.ndarray], batch: int = 64) -> np.ndarray:
+def _bundle_logits(clf, images: list[np.ndarray], rois: list, batch: int = 64) -> np.ndarray:
     out = []
     for start in range(0, len(images), batch):
-        prepared = np.stack([clf.prepare(img) for img in images[start:start + batch]])
+        prepared = np.stack([clf.prepare(img, roi=roi) for img, roi in zip(images[start:start + batch],
+                                                                          rois[start:start + batch], strict=True)])
         out.append(clf.predict_logits(prepared))
     return np.concatenate(out)
 
