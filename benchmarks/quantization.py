@@ -67,6 +67,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--run", action="append", default=[], metavar="ARCH=RUN_DIR", help="reuse a trained run")
     p.add_argument("--iterations", type=int, default=400)
     p.add_argument("--rebuild", action="store_true", help="rebuild bundles that already exist under --out")
+    p.add_argument("--rungs", nargs="+", default=None, metavar="RUNG",
+                   help="INT8 ladder rungs tlc may climb (default: all; e.g. ptq ptq-calibration fallback)")
+    p.add_argument("--max-fallback-steps", type=int, default=None, help="rebuilds the fallback rung may try")
     p.add_argument("--tiny", action="store_true", help="one small arch, 32 px, 1 epoch, few timings")
     args = p.parse_args()
     if args.tiny:
@@ -211,7 +214,7 @@ def bench_arch(arch: str, args: argparse.Namespace, out: Path) -> list[dict[str,
         try:
             if args.rebuild or not (path / "manifest.json").is_file():
                 build_bundle(run_dir, target, path, precision=precision, data=dataset, overwrite=True,
-                             log=lambda _m: None)
+                             options=build_options(args, target), log=lambda _m: None)
             bundles[name] = path
         except TlcError as exc:  # e.g. BudgetError: no bundle; the row says why
             if precision == "fp32":
@@ -245,6 +248,20 @@ def bench_arch(arch: str, args: argparse.Namespace, out: Path) -> list[dict[str,
                      "overhead": (rt.p50_ms / bare.p50_ms - 1) if rt else None, **c.notes})
     add_ratios(rows)
     return rows + failed
+
+
+def build_options(args: argparse.Namespace, target: str) -> dict[str, Any]:
+    """``build_bundle`` options from the command line: the INT8 ladder's rungs (those of ``--rungs``
+    that the target's backend has) and the fallback's rebuild steps."""
+    from tlc.quantize import openvino_rungs, ort_rungs
+
+    options: dict[str, Any] = {}
+    if args.rungs:
+        names = openvino_rungs.RUNG_NAMES if target == "intel-cpu" else ort_rungs.RUNG_NAMES
+        options["int8_rungs"] = [r for r in args.rungs if r in names]
+    if args.max_fallback_steps is not None:
+        options["max_fallback_steps"] = args.max_fallback_steps
+    return options
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
