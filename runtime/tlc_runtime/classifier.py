@@ -16,7 +16,7 @@ from .backends.base import Session, SessionInfo
 from .errors import InferenceError, InputError, TlcRuntimeError
 from .images import MAX_PIXELS, is_image_path, read_image
 from .manifest import Artifact, InputSpec, Manifest
-from .preprocess import to_model_input
+from .preprocess import checked_pixels, fit_to_model
 from .results import Prediction, predictions_from_logits
 
 if TYPE_CHECKING:
@@ -69,11 +69,15 @@ class Classifier:
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image (array or file path) → H×W×C array of the graph's dtype at the model's size."""
+        return fit_to_model([self._pixels(image)], self._spec, self._prep)[0]
+
+    def _pixels(self, image: ImageLike) -> np.ndarray:
+        """An array, or a file read, validated for this model (``checked_pixels``); not resized."""
         if not is_image_path(image):
-            return to_model_input(image, self._spec, self._prep)
+            return checked_pixels(image, self._spec, self._prep)
         pixels = read_image(image, self.max_pixels)
         try:
-            return to_model_input(pixels, self._spec, self._prep)
+            return checked_pixels(pixels, self._spec, self._prep)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from None
 
@@ -83,7 +87,10 @@ class Classifier:
         return predictions_from_logits(self._checked(self._infer(batch), 1), self._names)[0]
 
     def predict_batch(self, images: Iterable[ImageLike] | np.ndarray) -> list[Prediction]:
-        """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call."""
+        """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call.
+
+        Images of one shape and dtype are resized together (one vectorised call, no per-image loop).
+        """
         if isinstance(images, np.ndarray):
             if images.ndim not in (3, 4):
                 raise InputError(f"a batch array must be N×H×W or N×H×W×C, got shape {images.shape}")
@@ -94,7 +101,7 @@ class Classifier:
             images = list(images)
         if len(images) == 0:
             raise InputError("empty batch: pass at least one image")
-        batch = np.stack([self.prepare(img) for img in images])
+        batch = fit_to_model([self._pixels(img) for img in images], self._spec, self._prep)
         return predictions_from_logits(self.predict_logits(batch), self._names)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:
