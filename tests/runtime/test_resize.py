@@ -166,3 +166,12 @@ def test_a_large_frame_is_resized_without_a_float_copy(dtype):
     finally:
         tracemalloc.stop()
     assert peak < frame.nbytes / 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32])
+@pytest.mark.parametrize("size", [(32, 32), (8, 8)])  # bins of 16×16 (the edge of uint8's 16-bit sums) and 64×64
+def test_area_sums_never_overflow(dtype, size):
+    info = np.iinfo(dtype)
+    for value in (info.max, info.min):
+        out = resize(np.full((1024, 1024), value, dtype), *size)
+        assert out.dtype == dtype and (out == value).all()
