@@ -27,6 +27,7 @@ Output: a markdown table on stdout and OUT/preprocessing.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import time
@@ -69,6 +70,14 @@ def synthetic(shape: tuple[int, int], dtype: type, hi: int, noise: float, seed: 
     smooth = 0.5 + 0.3 * np.sin(xx * 6 / shape[1]) * np.cos(yy * 5 / shape[0]) + 0.1 * xx / shape[1]
     values = smooth * hi + np.random.default_rng(seed).normal(0, noise * hi, shape)
     return np.clip(np.rint(values), 0, hi).astype(dtype)
+
+
+def rotating(shape: tuple[int, int], dtype: type, hi: int, count: int = 8) -> Callable[[], np.ndarray]:
+    """A function handing out ``count`` distinct noisy frames in turn: 8 frames of 2048² uint16 (64 MiB)
+    exceed this machine's L3 cache (36 MiB), so every call reads its frame from memory, as a frame
+    fresh from a scanner or a file would be (one frame called in a loop would stay in the cache)."""
+    frames = itertools.cycle([synthetic(shape, dtype, hi, noise=0.05, seed=i) for i in range(count)])
+    return lambda: next(frames)
 
 
 def timed(fns: dict[str, Callable[[], Any]], iterations: int, block: int = 10,
@@ -115,8 +124,9 @@ def resize_case(cv2: Any, name: str, shape: tuple[int, int], dtype: type, hi: in
 
     frame = synthetic(shape, dtype, hi, noise=0.05)
     h, w = size
-    fns = {"new": lambda: resize(frame, h, w, NEW), "old": lambda: resize(frame, h, w, OLD),
-           "cv2": lambda: cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)}
+    a, b, c = (rotating(shape, dtype, hi) for _ in range(3))
+    fns = {"new": lambda: resize(a(), h, w, NEW), "old": lambda: resize(b(), h, w, OLD),
+           "cv2": lambda: cv2.resize(c(), (w, h), interpolation=cv2.INTER_AREA)}
     ms = timed(fns, iterations)
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
@@ -127,7 +137,7 @@ def resize_case(cv2: Any, name: str, shape: tuple[int, int], dtype: type, hi: in
             "new_vs_cv2_p10": ms["new_p10"] / ms["cv2_p10"], "new_vs_old": ms["new"] / ms["old"],
             "delta_smooth": delta(resize(smooth, h, w, NEW), resize(smooth, h, w, OLD)),
             "delta_noisy": delta(resize(frame, h, w, NEW), resize(frame, h, w, OLD)),
-            "delta_vs_cv2_area": delta(resize(frame, h, w, NEW), fns["cv2"]())}
+            "delta_vs_cv2_area": delta(resize(frame, h, w, NEW), cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA))}
 
 
 def train_bundle(args: argparse.Namespace, out: Path) -> Path:
@@ -182,12 +192,13 @@ def predict_case(cv2: Any, new: Any, old: Any, iterations: int) -> dict[str, Any
     frame = synthetic((2048, 2048), np.uint16, 4095, noise=0.05)
     x = new.prepare(frame)[None]
     bare = bare_call(new)
-    fns = {"prepare": lambda: new.prepare(frame), "prepare_old": lambda: old.prepare(frame),
-           "cv2_area": lambda: cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA),
-           "predict": lambda: new.predict(frame), "predict_old": lambda: old.predict(frame),
+    f = {name: rotating((2048, 2048), np.uint16, 4095) for name in ("prepare", "prepare_old", "cv2", "predict", "old")}
+    fns = {"prepare": lambda: new.prepare(f["prepare"]()), "prepare_old": lambda: old.prepare(f["prepare_old"]()),
+           "cv2_area": lambda: cv2.resize(f["cv2"](), (64, 64), interpolation=cv2.INTER_AREA),
+           "predict": lambda: new.predict(f["predict"]()), "predict_old": lambda: old.predict(f["old"]()),
            "bare_model": lambda: bare(x)}
     ms = timed(fns, iterations)
-    peaks = {"prepare": peak_bytes(fns["prepare"]), "prepare_old": peak_bytes(fns["prepare_old"])}
+    peaks = {"prepare": peak_bytes(lambda: new.prepare(frame)), "prepare_old": peak_bytes(lambda: old.prepare(frame))}
     return {"ms": ms, "frame_bytes": frame.nbytes, "peak_bytes": peaks,
             "prepare_vs_cv2": ms["prepare"] / ms["cv2_area"], "peak_vs_frame": peaks["prepare"] / frame.nbytes,
             "prepare_vs_cv2_p10": ms["prepare_p10"] / ms["cv2_area_p10"],
