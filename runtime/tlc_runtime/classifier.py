@@ -16,7 +16,7 @@ from .backends.base import Session, SessionInfo
 from .errors import InferenceError, InputError, TlcRuntimeError
 from .images import MAX_PIXELS, is_image_path, read_image
 from .manifest import Artifact, InputSpec, Manifest
-from .preprocess import to_model_input
+from .preprocess import checked_pixels, fit_to_model
 from .results import Prediction, predictions_from_logits
 
 if TYPE_CHECKING:
@@ -86,11 +86,15 @@ class Classifier:
         (pixels, x1/y1 exclusive); without it the bundle's automatic rule crops, if it has one
         (``tlc_runtime.roi``). A bundle trained on given boxes needs ``roi``.
         """
+        return fit_to_model([self._pixels(image, value_range, roi)], self._spec, self._prep)[0]
+
+    def _pixels(self, image: ImageLike, value_range: ValueRange | None, roi: Sequence[int] | None) -> np.ndarray:
+        """An array, or a file read, cropped and validated for this model (``checked_pixels``); not resized."""
         if not is_image_path(image):
-            return to_model_input(image, self._spec, self._prep, value_range, roi=roi)
-        pixels = read_image(image, self.max_pixels, allow_float=True, dicom=self._prep.dicom)  # floats: to_model_input's rule
+            return checked_pixels(image, self._spec, self._prep, value_range, roi)
+        pixels = read_image(image, self.max_pixels, allow_float=True, dicom=self._prep.dicom)  # floats: see above
         try:
-            return to_model_input(pixels, self._spec, self._prep, value_range, roi=roi)
+            return checked_pixels(pixels, self._spec, self._prep, value_range, roi)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from None
 
@@ -104,7 +108,10 @@ class Classifier:
     def predict_batch(self, images: Iterable[ImageLike] | np.ndarray, value_range: ValueRange | None = None,
                       rois: Sequence[Sequence[int] | None] | None = None) -> list[Prediction]:
         """Classify many images (a list of arrays/paths, or an N×H×W(×C) array) in one infer call;
-        ``value_range`` applies to every image, ``rois`` holds one box (or None) per image."""
+        ``value_range`` applies to every image, ``rois`` holds one box (or None) per image.
+
+        Images of one shape and dtype are resized together (one vectorised call, no per-image loop).
+        """
         if isinstance(images, np.ndarray):
             if images.ndim not in (3, 4):
                 raise InputError(f"a batch array must be N×H×W or N×H×W×C, got shape {images.shape}")
@@ -118,7 +125,8 @@ class Classifier:
         rois = [None] * len(images) if rois is None else list(rois)
         if len(rois) != len(images):
             raise InputError(f"rois has {len(rois)} boxes for {len(images)} images; pass one box (or None) per image")
-        batch = np.stack([self.prepare(img, value_range, roi) for img, roi in zip(images, rois, strict=True)])
+        batch = fit_to_model([self._pixels(img, value_range, roi) for img, roi in zip(images, rois, strict=True)],
+                             self._spec, self._prep)
         return predictions_from_logits(self.predict_logits(batch), self._names)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:

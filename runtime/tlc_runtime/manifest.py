@@ -24,6 +24,7 @@ MAX_INT_DIGITS = 30
 Precision = Literal["fp32", "fp16", "int8", "mixed"]
 BackendName = Literal["onnxruntime", "openvino", "tensorrt"]
 ArtifactFormat = Literal["onnx", "openvino-ir", "tensorrt-engine"]
+ResizeMethod = Literal["antialias-bilinear", "area-antialias-bilinear"]
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,10 @@ class DicomPolicy:
 class Preprocessing:
     """How raw pixels become model input. Only ``roi`` and ``resize`` run in the runtime; the rest is in the graph.
 
-    - resize: antialiased bilinear (triangle filter scaled by the zoom), implemented once in
-      ``tlc_runtime.preprocess`` and used identically by training.
+    - resize: the filter, implemented once in ``tlc_runtime.preprocess`` and used identically by
+      training; the runtime applies the one named here. "area-antialias-bilinear" (new bundles):
+      exact area sums over integer bins for large reductions, then the antialiased triangle filter;
+      "antialias-bilinear" (older bundles): the triangle filter (scaled by the zoom) on every pixel.
     - value_range: raw pixel values ``lo..hi`` map to 0..1 (8-bit: 0..255; 16-bit: the data's real
       range, rounded up to its bit depth, e.g. 0..4095 for 12-bit).
     - mean/std: per-channel normalisation after scaling, one value per model channel (3).
@@ -98,7 +101,7 @@ class Preprocessing:
       rule, or "given" (the caller passes each image's box).
     """
 
-    resize: Literal["antialias-bilinear"]
+    resize: ResizeMethod
     value_range: tuple[float, float]
     mean: tuple[float, ...]
     std: tuple[float, ...]

@@ -40,7 +40,8 @@ def test_single_array_matches_direct_onnxruntime_and_numpy(grey_bundle, grey_clf
 
 def test_larger_image_is_resized_with_the_shared_resize(grey_bundle, grey_clf):
     img = _image(23, 17)
-    expected = softmax(grey_bundle.reference_logits(resize(img, 8, 8)[None, :, :, None]))[0]
+    method = grey_bundle.manifest.preprocessing.resize
+    expected = softmax(grey_bundle.reference_logits(resize(img, 8, 8, method)[None, :, :, None]))[0]
     np.testing.assert_allclose(_probs(grey_clf.predict(img)), expected, atol=1e-5)
 
 
@@ -123,3 +124,41 @@ def test_info_reports_what_runs(grey_clf):
     assert (info.backend, info.device, info.precision) == ("onnxruntime", "cpu", "fp32")
     assert info.details["providers"] == ["CPUExecutionProvider"]
     assert "onnxruntime" in repr(grey_clf)
+
+
+def test_predict_batch_resizes_same_shape_images_in_one_call(grey_clf, monkeypatch, tmp_path):
+    from tlc_runtime import preprocess
+
+    calls: list[int] = []
+    original = preprocess.resize
+    monkeypatch.setattr(preprocess, "resize", lambda images, *a, **k: calls.append(len(images)) or original(images, *a, **k))
+    big = [_image(64, 48) for _ in range(5)]
+    np.save(tmp_path / "big.npy", big[0])
+    small = [_image(20, 30) for _ in range(2)]
+    images = [big[0], small[0], big[1], big[2], tmp_path / "big.npy", small[1], big[3], big[4]]
+    got = grey_clf.predict_batch(images)
+    assert sorted(calls) == [2, 6]  # one call per (shape, dtype), a file joining the arrays of its shape
+    singles = [grey_clf.predict(image) for image in images]
+    np.testing.assert_array_equal([_probs(p) for p in got], [_probs(p) for p in singles])
+    calls.clear()
+    grey_clf.predict_batch(np.stack(big))
+    assert calls == [5]
+
+
+def test_runtime_applies_the_resize_filter_the_bundle_names(make_bundle):
+    """Old bundles ("antialias-bilinear") keep their exact pixels; new ones get the area filter."""
+    import dataclasses
+
+    bundle = make_bundle(height=16, width=16)
+    img = _image(200, 160)
+    old_pixels = resize(img, 16, 16, "antialias-bilinear")
+    new_pixels = resize(img, 16, 16, "area-antialias-bilinear")
+    assert not np.array_equal(old_pixels, new_pixels)  # this image tells the two filters apart
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    np.testing.assert_array_equal(clf.prepare(img)[:, :, 0], old_pixels)
+    assert clf.predict_batch([img, img])[0] == clf.predict(img)
+    m = bundle.manifest
+    bundle.write_manifest(dataclasses.replace(
+        m, preprocessing=dataclasses.replace(m.preprocessing, resize="area-antialias-bilinear")))
+    clf = tlc_runtime.load(bundle.path, options={"intra_op_num_threads": 1})
+    np.testing.assert_array_equal(clf.prepare(img)[:, :, 0], new_pixels)

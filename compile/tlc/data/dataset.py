@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from tlc_runtime.manifest import DicomPolicy, InputSpec, Preprocessing
-from tlc_runtime.preprocess import to_model_input
+from tlc_runtime.preprocess import DEFAULT_RESIZE, to_model_input
 from tlc_runtime.roi import Box, RoiRule
 
 from ..errors import ConfigError
@@ -70,7 +70,7 @@ class Dataset:
 
     def preprocessing(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Preprocessing:
         """The manifest's preprocessing record for this data, given the backbone's mean/std."""
-        return Preprocessing(resize="antialias-bilinear", value_range=self.value_range, mean=tuple(mean),
+        return Preprocessing(resize=DEFAULT_RESIZE, value_range=self.value_range, mean=tuple(mean),
                              std=tuple(std), channel_rule="replicate" if self.channels == 1 else "rgb",
                              source_bit_depth=self.bit_depth, dicom=self.dicom, roi=self.roi)
 

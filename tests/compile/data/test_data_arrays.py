@@ -113,3 +113,19 @@ def test_summary_lists_sizes_counts_and_facts(odd_sizes):
     assert s["content_hash"] == ds.content_hash and s["class_names"] == ["a", "b"]
     assert {k: v["size"] for k, v in s["splits"].items()} == {k: len(v) for k, v in ds.splits.items()}
     assert sum(sum(v["per_class"].values()) for v in s["splits"].values()) == 8
+
+
+def test_training_records_and_uses_the_runtime_default_resize(tmp_path, write_image, rand_image):
+    """A dataset records the current filter, and its arrays are that filter's pixels (large factors,
+    where the area filter and the old one differ)."""
+    from tlc_runtime.preprocess import DEFAULT_RESIZE
+
+    root = tmp_path / "d"
+    for i in range(6):
+        write_image(root / "ab"[i % 2] / f"{i}.png", rand_image(i, (96, 80), dtype=np.uint16, high=4096))
+    ds = load_dataset(root)
+    prep = ds.preprocessing((0.5,) * 3, (0.2,) * 3)
+    assert prep.resize == DEFAULT_RESIZE == "area-antialias-bilinear"
+    x, _ = ds.arrays("train", 8)
+    for row, image in zip(x, ds.splits["train"].images, strict=True):
+        np.testing.assert_array_equal(row[:, :, 0], resize(image, 8, 8, prep.resize).astype(np.float32))
