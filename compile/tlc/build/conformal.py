@@ -42,13 +42,19 @@ def min_calibration_size(coverage: float) -> int:
     return max(1, math.ceil(coverage / (1 - coverage) - _EPS))
 
 
+def require_size(n: int, coverage: float) -> None:
+    """ConfigError when ``n`` calibration images cannot give a finite threshold at ``coverage``."""
+    need = min_calibration_size(coverage)
+    if n < need:
+        raise ConfigError(f"{n} validation images cannot calibrate {coverage:.0%} prediction sets; "
+                          f"it needs at least {need} (or a lower --coverage)")
+
+
 def conformal_rule(probs: np.ndarray, labels: np.ndarray, method: str, coverage: float) -> ConformalRule:
     """The rule whose sets hold the true label with probability ≥ ``coverage``."""
     check_coverage(coverage, method)
     n = len(labels)
-    if n < min_calibration_size(coverage):
-        raise ConfigError(f"{n} validation images cannot calibrate {coverage:.0%} prediction sets; "
-                          f"it needs at least {min_calibration_size(coverage)} (or a lower --coverage)")
+    require_size(n, coverage)
     k = math.ceil((n + 1) * coverage - _EPS)
     scores = np.sort(true_label_scores(probs, labels, method))
     return ConformalRule(method=method, coverage=float(coverage), threshold=float(scores[k - 1]),
