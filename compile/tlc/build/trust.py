@@ -22,7 +22,7 @@ from ..verify.reliability import plot_reliability
 from ..verify.trust import trust_metrics
 from .conformal import DEFAULT_COVERAGE, DEFAULT_METHOD, check_coverage, conformal_rule, require_size
 from .evaluate import EvalSet
-from .temperature import fit_calibration
+from .temperature import BOUNDS, fit_calibration
 
 RELIABILITY_FILE = "reports/reliability.png"
 
@@ -54,6 +54,9 @@ def calibrate(model, eval_set: EvalSet, test_set: EvalSet, options: TrustOptions
     cal = fit_calibration(eval_set.reference, eval_set.labels)
     log(f"temperature scaling on the validation split: T = {cal.temperature:.4g}, ECE {100 * cal.ece_before:.2f}% "
         f"→ {100 * cal.ece_after:.2f}%, NLL {cal.nll_before:.4f} → {cal.nll_after:.4f}")
+    if not BOUNDS[0] * 1.001 < cal.temperature < BOUNDS[1] * 0.999:
+        log(f"warning: T stopped at its bound {cal.temperature:.3g} (the validation split gives no interior "
+            "optimum, e.g. every image right with a margin); consider more validation data or --no-calibrate")
     return (TemperatureScaled(model, cal.temperature), _scaled(eval_set, cal.temperature),
             _scaled(test_set, cal.temperature), cal)
 
