@@ -103,7 +103,8 @@ class Classifier:
         """Classify one image: an H×W or H×W×C array or an image file path (``value_range`` and
         ``roi``: see ``prepare``)."""
         batch = self.prepare(image, value_range, roi)[None]
-        return predictions_from_logits(self._checked(self._infer(batch), 1), self._names)[0]
+        return predictions_from_logits(self._checked(self._infer(batch), 1), self._names,
+                                       self.manifest.conformal)[0]
 
     def predict_batch(self, images: Iterable[ImageLike] | np.ndarray, value_range: ValueRange | None = None,
                       rois: Sequence[Sequence[int] | None] | None = None) -> list[Prediction]:
@@ -127,7 +128,7 @@ class Classifier:
             raise InputError(f"rois has {len(rois)} boxes for {len(images)} images; pass one box (or None) per image")
         batch = fit_to_model([self._pixels(img, value_range, roi) for img, roi in zip(images, rois, strict=True)],
                              self._spec, self._prep)
-        return predictions_from_logits(self.predict_logits(batch), self._names)
+        return predictions_from_logits(self.predict_logits(batch), self._names, self.manifest.conformal)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:
         """Already-prepared N×H×W×C batch of the graph dtype → N×K float32 logits."""

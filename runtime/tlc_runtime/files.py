@@ -96,7 +96,8 @@ def _outcome(future: Future[np.ndarray]) -> np.ndarray | str:
 
 def _run_batch(clf: Classifier, prepared: list[tuple[Path, np.ndarray | str]]) -> list[FileResult]:
     ready = [image for _, image in prepared if not isinstance(image, str)]
-    predictions = iter(predictions_from_logits(clf.predict_logits(np.stack(ready)), clf.class_names)
+    predictions = iter(predictions_from_logits(clf.predict_logits(np.stack(ready)), clf.class_names,
+                                               clf.manifest.conformal)
                        if ready else [])
     return [FileResult(path, None, image) if isinstance(image, str) else FileResult(path, next(predictions))
             for path, image in prepared]

@@ -164,6 +164,48 @@ class TargetInfo:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling fitted at build time on the validation split and folded into the graph
+    (its logits are already divided by ``temperature``); ECE and NLL there, before and after."""
+
+    temperature: float
+    ece_before: float
+    ece_after: float
+    nll_before: float
+    nll_after: float
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature {self.temperature:g} must be positive")
+
+
+@dataclass(frozen=True)
+class ConformalRule:
+    """Split conformal prediction sets (``tlc_runtime.conformal``): class k joins an image's set when
+    its score is at most ``threshold``; the top class always does.
+
+    - method: "lac" (score 1 − p_k) or "aps" (probability mass of the classes ranked up to and
+      including k; not randomised).
+    - coverage: 1 − α, the probability that the set holds the true label.
+    - threshold: the conformal quantile of the artifact's own validation scores.
+    - n_calibration: how many validation images it was computed on.
+    """
+
+    method: Literal["lac", "aps"]
+    coverage: float
+    threshold: float
+    n_calibration: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.coverage < 1:
+            raise ValueError(f"coverage {self.coverage:g} must be within 0..1 (exclusive)")
+        if not 0 <= self.threshold <= 1 + 1e-9:
+            raise ValueError(f"threshold {self.threshold:g} must be within 0..1 (scores are)")
+        if self.n_calibration < 1:
+            raise ValueError(f"n_calibration {self.n_calibration} must be at least 1")
+
+
+@dataclass(frozen=True)
 class Manifest:
     schema_version: int
     model_name: str
@@ -180,6 +222,8 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     verification: dict[str, Any] = field(default_factory=dict)
     files: dict[str, FileEntry] = field(default_factory=dict)
+    calibration: Calibration | None = field(default=None, metadata={"omit_default": True})
+    conformal: ConformalRule | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:

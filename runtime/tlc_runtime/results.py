@@ -8,23 +8,34 @@ from typing import Any
 
 import numpy as np
 
+from .conformal import prediction_sets
+from .manifest import ConformalRule
+
 
 @dataclass(frozen=True)
 class Prediction:
     """One image's result: the winning class, its probability, and every class's probability.
 
-    ``probabilities`` maps class name to probability, in the order of the model's class names.
+    ``probabilities`` maps class name to probability, in the order of the model's class names
+    (calibrated when the bundle records a temperature: it is folded into the graph).
+    ``prediction_set``: the classes (model order) the bundle's conformal rule keeps, always holding
+    ``label``; None when the bundle has no rule. ``abstain``: the set holds more than one label
+    (refer the image to a human).
     """
 
     label: str
     index: int
     confidence: float
     probabilities: dict[str, float]
+    prediction_set: list[str] | None = None
+    abstain: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
         return {"label": self.label, "index": self.index, "confidence": self.confidence,
-                "probabilities": dict(self.probabilities)}
+                "probabilities": dict(self.probabilities),
+                "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
+                "abstain": self.abstain}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -35,12 +46,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str]) -> list[Prediction]:
-    """One Prediction per row of N×K logits."""
+def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],
+                            conformal: ConformalRule | None = None) -> list[Prediction]:
+    """One Prediction per row of N×K logits; ``conformal`` (the manifest's rule) adds the prediction sets."""
     probs = softmax(logits)
     best = probs.argmax(axis=1)
+    sets: list[list[str] | None] = [None] * len(probs)
+    if conformal is not None:
+        sets = [[n for n, keep in zip(class_names, row, strict=True) if keep]
+                for row in prediction_sets(probs, conformal).tolist()]
     out = []
-    for row, idx in zip(probs.tolist(), best.tolist(), strict=True):
+    for row, idx, members in zip(probs.tolist(), best.tolist(), sets, strict=True):
         out.append(Prediction(label=class_names[idx], index=idx, confidence=row[idx],
-                              probabilities=dict(zip(class_names, row, strict=True))))
+                              probabilities=dict(zip(class_names, row, strict=True)),
+                              prediction_set=members, abstain=members is not None and len(members) > 1))
     return out

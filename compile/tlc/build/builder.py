@@ -28,6 +28,7 @@ from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_s
 from .golden import GOLDEN_FILE, pick_golden, write_golden
 from .registry import get_builder
 from .reports import write_json
+from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
 
 GOLDEN_COUNT = 32
 MAX_EVAL = 1000
@@ -44,11 +45,14 @@ class BuildResult:
 def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
                  precision: str | None = None, data: Any = None, calib: Any = None,
                  tolerance: Tolerance | None = None, overwrite: bool = False,
-                 options: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> BuildResult:
+                 options: dict[str, Any] | None = None, trust: TrustOptions | None = None,
+                 log: Callable[[str], None] = print) -> BuildResult:
     """Export the run, build the target's artifact at ``precision``, verify it, write the bundle.
 
     data: the run's dataset (path or Dataset); None means the source recorded in run.json.
     calib: calibration data (path or Dataset) for INT8; None means the run's training split.
+    trust: temperature scaling and conformal prediction sets; None means ``TrustOptions()``
+    (calibrated, LAC sets at 90% coverage).
     ``out`` is checked and locked first (one build per output), before any inference.
     """
     started = time.perf_counter()
@@ -60,14 +64,14 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     tolerance = tolerance or target.tolerance(precision)
     with BundleStaging(out, overwrite=overwrite) as staging:
         manifest, verification, report = _build(staging, run_dir, target, precision, tolerance, data, calib,
-                                                 options or {}, log, started)
+                                                 options or {}, trust or TrustOptions(), log, started)
         bundle = staging.commit(manifest)
     log(f"bundle written: {bundle}")
     return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
 
 
 def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precision: str, tolerance: Tolerance,
-           data: Any, calib: Any, options: dict[str, Any],
+           data: Any, calib: Any, options: dict[str, Any], trust: TrustOptions,
            log: Callable[[str], None], started: float) -> tuple[Manifest, Comparison, dict[str, Any]]:
     """Everything between the locked staging directory and the commit: the manifest, what
     verification measured, and the build report (written into the staging bundle)."""
@@ -79,11 +83,14 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
     test_set = _eval_set(model, dataset, "test", run, MAX_EVAL, log)
     _require_decidable(tolerance, run.class_names, eval_set, test_set)
+    trust.check_size(len(eval_set.labels))
+    model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
     calibration = _calibration(dataset, calib, run, target, precision, options)
     log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
     export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64],
-                         metadata=onnx_metadata(run.class_names, spec, run.preprocessing))
+                         metadata=onnx_metadata(run.class_names, spec, run.preprocessing,
+                                                fitted.temperature if fitted else None))
     ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec, fp32_onnx=fp32_onnx,
                        staging=staging.path, calibration=calibration,
                        evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,
@@ -93,12 +100,14 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     log(f"building {target.backend} {precision} artifact for target {target.name}")
     built = get_builder(target.backend, precision)(ctx)
     log("verifying the artifact against PyTorch on the test split")
-    verification, runner, test_logits = _verify(staging.path, built, spec, test_set)
+    verification, runner, test_logits, val_logits = _verify(staging.path, built, spec, test_set, eval_set)
     verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
     golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
+    rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
+                                         fitted, trust, log)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
-              "verdict": verdict.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
+              "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
         class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
@@ -113,7 +122,9 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                       "max_abs_prob_delta": verification.max_abs_prob_delta,
                       "balanced_accuracy_drop": verification.balanced_accuracy_drop,
                       "resolution": verdict.resolution, "passed": True},
-        files={"build_report": _report_file(staging.path, "reports/build.json", report)})
+        files={"build_report": _report_file(staging.path, "reports/build.json", report),
+               "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
+        calibration=fitted, conformal=rule)
     return manifest, verification, report
 
 
@@ -163,14 +174,16 @@ def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: s
     return select_calibration(images, labels, n=n, seed=run.seed, min_samples=target.calibration.min_samples)
 
 
-def _verify(bundle_dir: Path, built: BuiltArtifact, spec,
-            test_set: EvalSet) -> tuple[Comparison, dict, np.ndarray]:
+def _verify(bundle_dir: Path, built: BuiltArtifact, spec, test_set: EvalSet,
+            val_set: EvalSet) -> tuple[Comparison, dict, np.ndarray, np.ndarray]:
+    """The artifact against the reference on the test split; its test and validation logits."""
     name, proxy = backend_for(built.artifact)
     session = open_artifact(bundle_dir, built.artifact, spec)
     logits = run_session(session, test_set.inputs)
     runner = {"backend": name, "proxy_for": built.artifact.backend if proxy else None,
               "device": session.info.device, "precision": session.info.precision}
-    return compare_logits(test_set.reference, logits, test_set.labels, test_set.num_classes), runner, logits
+    comparison = compare_logits(test_set.reference, logits, test_set.labels, test_set.num_classes)
+    return comparison, runner, logits, run_session(session, val_set.inputs)
 
 
 def _require_decidable(tol: Tolerance, class_names, *sets: EvalSet) -> None:

@@ -23,10 +23,17 @@ from .output import console, log, pct
 @click.option("--min-agreement", type=float, default=None, help="Budget: min top-1 agreement (fraction).")
 @click.option("--confidence", type=float, default=None,
               help="Budget: one-sided confidence the margins must hold at (default 0.95; 0 judges observed values).")
+@click.option("--no-calibrate", is_flag=True,
+              help="Keep the model's own probabilities (no temperature scaling on the validation split).")
+@click.option("--coverage", type=float, default=0.9, show_default=True,
+              help="Prediction sets hold the true label with this probability (split conformal).")
+@click.option("--conformal", type=click.Choice(["lac", "aps"]), default="lac", show_default=True,
+              help="Conformal score: lac (smallest sets; best with two classes) or aps (adaptive, non-randomised).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
-          min_agreement: float | None, confidence: float | None, overwrite: bool) -> None:
+          min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float,
+          conformal: str, overwrite: bool) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -35,6 +42,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     from dataclasses import replace
 
     from ..build.builder import build_bundle
+    from ..build.trust import TrustOptions
     from ..errors import ConfigError
     from ..targets import load_target
 
@@ -46,10 +54,11 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
         tol = replace(tol, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise ConfigError(f"budget: {exc}") from None
+    trust = TrustOptions(calibrate=not no_calibrate, coverage=coverage, conformal=conformal)
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
     result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
                           overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
-                          log=log)
+                          trust=trust, log=log)
     c = result.verification
     runner = result.report["runner"]
     proxy = f" (ONNX Runtime proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""
@@ -57,3 +66,9 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
                   f"agreement={pct(c.agreement)}  bal-acc drop={pct(c.balanced_accuracy_drop)}  "
                   f"max|Δprob|={c.max_abs_prob_delta:.2e}{proxy}")
     console.print(f"budget: {result.report['verdict']['resolution']}")
+    cal, sets = result.report["calibration"], result.report["conformal"]
+    if cal["temperature"]:
+        console.print(f"calibration: T = {cal['temperature']:.4g}, test ECE {pct(cal['test']['ece_before'])} → "
+                      f"{pct(cal['test']['ece_after'])}")
+    console.print(f"{sets['method'].upper()} prediction sets at {sets['coverage']:.0%}: test coverage "
+                  f"{pct(sets['test']['empirical_coverage'])}, mean set size {sets['test']['mean_set_size']:.3f}")

@@ -55,8 +55,7 @@ def predict(bundle: Path, images: tuple[str, ...], as_json: bool, csv_out: Path 
             return _predict_to_csv(clf, paths, csv_out, batch_size, workers)
         results = clf.predict_batch(paths)
     if as_json:
-        print_json([{"image": str(img), "label": p.label, "index": p.index, "confidence": p.confidence,
-                     "probabilities": p.probabilities} for img, p in zip(paths, results, strict=True)])
+        print_json([{"image": str(img), **p.to_dict()} for img, p in zip(paths, results, strict=True)])
         return 0
     table = Table("image", "label", "confidence", title=f"{bundle} ({clf.info.backend}, {clf.info.precision})")
     for img, p in zip(paths, results, strict=True):

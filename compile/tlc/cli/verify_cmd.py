@@ -66,6 +66,7 @@ def _print(result) -> None:
     table.add_row("top-1 agreement", "", pct(c.agreement), f"flip rate {pct(c.flip_rate)}")
     table.add_row("|Δprob| max / mean", "", f"{c.max_abs_prob_delta:.2e} / {c.mean_abs_prob_delta:.2e}", "")
     console.print(table)
+    _print_trust(result.extra)
     for check in result.checks:
         mark = "[green]PASS[/green]" if check.passed else "[red]FAIL[/red]"
         console.print(f"{mark} {check.describe()}")
@@ -75,3 +76,17 @@ def _print(result) -> None:
     console.print("[bold green]verification passed[/bold green]" if result.passed
                   else "[bold red]verification FAILED[/bold red]")
 
+
+
+def _print_trust(extra: dict) -> None:
+    """The bundle's calibration and prediction sets on this data."""
+    cal = extra.get("calibration")
+    if cal:
+        how = (f"temperature {cal['temperature']:.4g}: ECE {pct(cal['ece_before'])} before → "
+               f"{pct(cal['ece_after'])} after" if cal["temperature"] else f"not calibrated: ECE {pct(cal['ece_after'])}")
+        console.print(f"calibration ({cal['n']} images, 15 bins) {how}")
+    sets = extra.get("conformal")
+    if sets:
+        console.print(f"{sets['method'].upper()} prediction sets for {sets['coverage']:.0%} coverage: empirical "
+                      f"coverage {pct(sets['empirical_coverage'])}, mean set size {sets['mean_set_size']:.3f}, "
+                      f"abstain {pct(sets['abstain_rate'])}")

@@ -44,14 +44,18 @@ def input_spec_for(height: int, width: int, channels: int, dtype: str) -> InputS
     return InputSpec(name=INPUT_NAME, height=height, width=width, channels=channels, dtype=dtype)
 
 
-def onnx_metadata(class_names: Sequence[str], spec: InputSpec, preprocessing: Preprocessing) -> dict[str, str]:
+def onnx_metadata(class_names: Sequence[str], spec: InputSpec, preprocessing: Preprocessing,
+                  temperature: float | None = None) -> dict[str, str]:
     """The ``metadata_props`` of every tlc ONNX: class names (JSON list, logit order), the input
-    (name, NHWC layout, size, dtype) and the preprocessing the graph applies (JSON objects)."""
+    (name, NHWC layout, size, dtype), the preprocessing the graph applies and the output (JSON
+    objects); ``temperature``: the graph's logits are already divided by it (temperature scaling)."""
     model_input = {"name": spec.name, "layout": "NHWC", "height": spec.height, "width": spec.width,
                    "channels": spec.channels, "dtype": spec.dtype}
+    output: dict[str, object] = {"name": OUTPUT_NAME, "kind": "logits"}
+    if temperature is not None:
+        output["temperature"] = temperature
     return {"class_names": json.dumps(list(class_names)), "input": json.dumps(model_input),
-            "preprocessing": json.dumps(asdict(preprocessing)), "output": json.dumps({"name": OUTPUT_NAME,
-                                                                                     "kind": "logits"})}
+            "preprocessing": json.dumps(asdict(preprocessing)), "output": json.dumps(output)}
 
 
 def set_metadata(model, metadata: Mapping[str, str]) -> None:

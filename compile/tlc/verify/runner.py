@@ -1,5 +1,6 @@
 """``tlc verify``: the bundle (through tlc_runtime, its real preprocessing path) against the reference
-PyTorch run on labelled data, with thresholds from the bundle's recorded budget or the flags."""
+PyTorch run on labelled data, with thresholds from the bundle's recorded budget or the flags; also the
+bundle's calibration (ECE before/after its temperature) and its prediction sets' empirical coverage."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..errors import ConfigError
 from ..targets import Tolerance
 from .budget import Check, Verdict, judge, undecidable
 from .compare import Comparison, compare_logits
+from .trust import trust_metrics
 
 
 @dataclass
@@ -72,6 +74,8 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
     bundle_logits = _bundle_logits(clf, images, rois)
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
     ref_logits = reference_logits(model, ref_inputs)
+    if manifest.calibration is not None:  # the bundle's graph divides by T: so does its reference
+        ref_logits = ref_logits / np.float32(manifest.calibration.temperature)
     comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
     verdict = judge(comparison, tolerance, manifest.class_names)
     artifact = manifest.artifact()
@@ -79,7 +83,8 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
               "artifact": artifact.name, "artifact_backend": artifact.backend,
               "proxy": clf.info.backend != artifact.backend}
     return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
-                        verdict=verdict, runner=runner, class_names=tuple(manifest.class_names))
+                        verdict=verdict, runner=runner, class_names=tuple(manifest.class_names),
+                        extra=trust_metrics(bundle_logits, labels, manifest.calibration, manifest.conformal))
 
 
 def _load(data: Any, run):
