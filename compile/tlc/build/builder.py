@@ -83,7 +83,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
     test_set = _eval_set(model, dataset, "test", run, MAX_EVAL, log)
     _require_decidable(tolerance, run.class_names, eval_set, test_set)
-    trust.check_size(len(eval_set.labels))
+    sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
     calibration = _calibration(dataset, calib, run, target, precision, options)
     log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
@@ -104,7 +104,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
     golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
-                                         fitted, trust, log)
+                                         fitted, trust, log, sets_possible)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
               "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}

@@ -18,6 +18,7 @@ import numpy as np
 from tlc_runtime.manifest import Calibration, ConformalRule
 from tlc_runtime.results import softmax
 
+from ..errors import ConfigError
 from ..verify.reliability import plot_reliability
 from ..verify.trust import trust_metrics
 from .conformal import DEFAULT_COVERAGE, DEFAULT_METHOD, check_coverage, conformal_rule, require_size
@@ -30,18 +31,29 @@ RELIABILITY_FILE = "reports/reliability.png"
 @dataclass(frozen=True)
 class TrustOptions:
     """calibrate: fit and fold a temperature (False keeps T = 1); coverage and conformal: the sets'
-    target coverage (1 − α) and method ("lac" or "aps", see ``tlc.build.conformal``)."""
+    target coverage (1 − α) and method ("lac" or "aps", see ``tlc.build.conformal``); required: the
+    user asked for these sets (``--coverage``), so a validation split too small for them is an error
+    instead of a build without sets."""
 
     calibrate: bool = True
     coverage: float = DEFAULT_COVERAGE
     conformal: str = DEFAULT_METHOD
+    required: bool = False
 
     def __post_init__(self) -> None:
         check_coverage(self.coverage, self.conformal)
 
-    def check_size(self, n_validation: int) -> None:
-        """Refuse, before building, a validation split too small for the coverage."""
-        require_size(n_validation, self.coverage)
+    def sets_possible(self, n_validation: int, log) -> bool:
+        """Whether ``n_validation`` images can calibrate the sets; when they cannot, ConfigError before
+        building if the sets were asked for, else a warning and a bundle without sets."""
+        try:
+            require_size(n_validation, self.coverage)
+        except ConfigError as exc:
+            if self.required:
+                raise
+            log(f"warning: {exc}; this bundle has no prediction sets")
+            return False
+        return True
 
 
 def calibrate(model, eval_set: EvalSet, test_set: EvalSet, options: TrustOptions,
@@ -71,19 +83,25 @@ def _scaled(eval_set: EvalSet, temperature: float) -> EvalSet:
 
 def conformal_and_report(bundle_dir: Path, val_logits: np.ndarray, val_labels: np.ndarray,
                          test_logits: np.ndarray, test_labels: np.ndarray, calibration: Calibration | None,
-                         options: TrustOptions, log) -> tuple[ConformalRule, dict[str, Any]]:
-    """The artifact's conformal rule (its own validation outputs), and the build report's
-    ``calibration`` and ``conformal`` sections measured on the test split; writes the reliability PNG."""
-    rule = conformal_rule(softmax(val_logits), val_labels, options.conformal, options.coverage)
+                         options: TrustOptions, log, sets_possible: bool = True) -> tuple[ConformalRule | None, dict]:
+    """The artifact's conformal rule (its own validation outputs; None when ``sets_possible`` is False),
+    and the build report's ``calibration`` and ``conformal`` sections measured on the test split;
+    writes the reliability PNG."""
+    rule = (conformal_rule(softmax(val_logits), val_labels, options.conformal, options.coverage)
+            if sets_possible else None)
     test = trust_metrics(test_logits, test_labels, calibration, rule)
     plot_reliability(bundle_dir / RELIABILITY_FILE, test_logits, test_labels,
                      calibration.temperature if calibration else None, "bundle artifact, test split")
+    cal_report = {**(dataclasses.asdict(calibration) if calibration else {"temperature": None}),
+                  "fitted_on": "val", "test": test["calibration"], "reliability_diagram": RELIABILITY_FILE}
+    if rule is None:
+        return None, {"calibration": cal_report,
+                      "conformal": {"skipped": f"{len(val_labels)} validation images are too few for "
+                                               f"{options.coverage:.0%} sets"}}
     sets = test["conformal"]
     log(f"{rule.method.upper()} prediction sets at {rule.coverage:.0%}: threshold {rule.threshold:.4g} from "
         f"{rule.n_calibration} validation images; test coverage {100 * sets['empirical_coverage']:.1f}%, "
         f"mean set size {sets['mean_set_size']:.3f}")
-    report = {"calibration": {**(dataclasses.asdict(calibration) if calibration else {"temperature": None}),
-                              "fitted_on": "val", "test": test["calibration"],
-                              "reliability_diagram": RELIABILITY_FILE},
+    report = {"calibration": cal_report,
               "conformal": {**dataclasses.asdict(rule), "calibrated_on": "val", "test": sets}}
     return rule, report

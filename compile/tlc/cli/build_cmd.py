@@ -25,14 +25,15 @@ from .output import console, log, pct
               help="Budget: one-sided confidence the margins must hold at (default 0.95; 0 judges observed values).")
 @click.option("--no-calibrate", is_flag=True,
               help="Keep the model's own probabilities (no temperature scaling on the validation split).")
-@click.option("--coverage", type=float, default=0.9, show_default=True,
-              help="Prediction sets hold the true label with this probability (split conformal).")
+@click.option("--coverage", type=float, default=None,
+              help="Prediction sets hold the true label with this probability (split conformal; default 0.9, "
+                   "and without this flag a validation split too small for the sets gives a bundle without them).")
 @click.option("--conformal", type=click.Choice(["lac", "aps"]), default="lac", show_default=True,
               help="Conformal score: lac (smallest sets; best with two classes) or aps (adaptive, non-randomised).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
-          min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float,
+          min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float | None,
           conformal: str, overwrite: bool) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
@@ -54,7 +55,8 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
         tol = replace(tol, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise ConfigError(f"budget: {exc}") from None
-    trust = TrustOptions(calibrate=not no_calibrate, coverage=coverage, conformal=conformal)
+    trust = TrustOptions(calibrate=not no_calibrate, conformal=conformal, required=coverage is not None,
+                         **({} if coverage is None else {"coverage": coverage}))
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
     result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
                           overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
@@ -70,5 +72,8 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     if cal["temperature"]:
         console.print(f"calibration: T = {cal['temperature']:.4g}, test ECE {pct(cal['test']['ece_before'])} → "
                       f"{pct(cal['test']['ece_after'])}")
-    console.print(f"{sets['method'].upper()} prediction sets at {sets['coverage']:.0%}: test coverage "
-                  f"{pct(sets['test']['empirical_coverage'])}, mean set size {sets['test']['mean_set_size']:.3f}")
+    if "skipped" in sets:
+        console.print(f"no prediction sets: {sets['skipped']}")
+    else:
+        console.print(f"{sets['method'].upper()} prediction sets at {sets['coverage']:.0%}: test coverage "
+                      f"{pct(sets['test']['empirical_coverage'])}, mean set size {sets['test']['mean_set_size']:.3f}")

@@ -137,5 +137,18 @@ def test_a_coverage_outside_0_1_is_a_user_error(ten_class_run, tmp_path, capsys)
     code = run(["build", str(ten_class_run), "--target", "x86-cpu", "--out", str(tmp_path / "b"), "--coverage", "1"])
     assert code == 2 and "coverage 1 must be within 0..1" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="needs at least 999"):
-        build_bundle(ten_class_run, "x86-cpu", tmp_path / "b", trust=TrustOptions(coverage=0.999), log=_quiet)
+        build_bundle(ten_class_run, "x86-cpu", tmp_path / "b", trust=TrustOptions(coverage=0.999, required=True),
+                     log=_quiet)
     assert not (tmp_path / "b").exists()
+
+
+def test_a_default_build_on_too_few_validation_images_ships_without_sets(ten_class_run, tmp_path):
+    """Sets nobody asked for do not block a build: too few validation images for them gives a bundle
+    without sets, and the log and the report say why."""
+    said = []
+    result = build_bundle(ten_class_run, "x86-cpu", tmp_path / "b", trust=TrustOptions(coverage=0.999),
+                          log=said.append)
+    assert result.manifest.conformal is None and "skipped" in result.report["conformal"]
+    assert any("no prediction sets" in line for line in said)
+    clf = tlc_runtime.load(result.bundle)
+    assert clf.predict(np.zeros((8, 8), np.uint8)).prediction_set is None
