@@ -16,7 +16,7 @@ from .output import console, log, pct
 @click.option("--reference", type=click.Path(path_type=Path), default=None,
               help="The PyTorch run the bundle was built from (default: the path recorded in the bundle).")
 @click.option("--split", default="test", show_default=True, help="train | val | test | all")
-@click.option("--max-drop", type=float, default=None, help="Max balanced-accuracy drop (fraction, e.g. 0.003).")
+@click.option("--max-drop", type=float, default=None, help="Max balanced-accuracy drop (fraction, e.g. 0.01).")
 @click.option("--min-agreement", type=float, default=None, help="Min top-1 agreement (fraction).")
 @click.option("--max-prob-delta", type=float, default=None, help="Max |Δprob| against PyTorch.")
 @click.option("--confidence", type=float, default=None,
