@@ -142,7 +142,7 @@ def resize_case(cv2: Any, name: str, shape: tuple[int, int], dtype: type, hi: in
 
 def train_bundle(args: argparse.Namespace, out: Path) -> Path:
     """A tiny real 12-bit bundle: PneumoniaMNIST ×16 as uint16, one short epoch, x86-cpu FP32."""
-    from tlc.build.builder import build_bundle
+    from tlc.bundler.builder import build_bundle
     from tlc.train.config import TrainConfig
     from tlc.train.trainer import train
 

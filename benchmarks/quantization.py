@@ -97,7 +97,7 @@ def load_data(run_dir: Path, data: str):
     """(dataset, run info, test inputs, test labels, PyTorch reference logits)."""
     from tlc.data import load_dataset
     from tlc.export.onnx_export import reference_logits
-    from tlc.train.checkpoint import load_deploy_model
+    from tlc.models.checkpoint import load_deploy_model
 
     model, run = load_deploy_model(run_dir)
     dataset = load_dataset(data, seed=run.seed, **run.data_options())
@@ -197,7 +197,7 @@ def logits_of(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int 
 
 
 def bench_arch(arch: str, args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
-    from tlc.build.builder import build_bundle
+    from tlc.bundler.builder import build_bundle
     from tlc.quantize.calibration import select_calibration
     from tlc.targets import load_target
     from tlc.verify.budget import judge

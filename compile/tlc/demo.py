@@ -42,7 +42,7 @@ def host_cpu_target() -> str:
 def run_demo(out: str | Path, *, labels_per_class: int = 10, arch: str = "resnet18", img_size: int = 32,
              pretrain_epochs: int = 15, finetune_epochs: int = 15, seed: int = 0,
              log: Callable[[str], None] = print) -> DemoResult:
-    from .build.builder import build_bundle
+    from .bundler.builder import build_bundle
     from .data import load_digits
     from .train import TrainConfig, train
     from .verify.runner import verify

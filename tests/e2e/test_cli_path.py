@@ -119,7 +119,7 @@ def test_predict_files_match_the_runtime(fp32_bundle, pneumonia_small, tmp_path,
 
 
 def test_interrupted_build_leaves_nothing(pneumonia_run, tmp_path, monkeypatch):
-    import tlc.build.builder as builder
+    import tlc.bundler.builder as builder
 
     def interrupted(ctx):
         (ctx.staging / "model.fp32.onnx").write_bytes(b"partial")
@@ -132,7 +132,7 @@ def test_interrupted_build_leaves_nothing(pneumonia_run, tmp_path, monkeypatch):
 
 
 def test_failed_rebuild_keeps_the_existing_bundle(fp32_bundle, pneumonia_run, tmp_path, monkeypatch, capsys):
-    import tlc.build.builder as builder
+    import tlc.bundler.builder as builder
     from tlc.errors import BuildError
 
     existing = tmp_path / "bundle"

@@ -23,7 +23,7 @@ def bench(bundle: Path, batches: tuple[int, ...], iterations: int, warmup: int, 
           json_out: Path | None) -> None:
     """Measure BUNDLE's latency through tlc_runtime and, for ONNX, the bare onnxruntime call."""
     from ..bench.latency import bench_bundle
-    from ..build.reports import write_json
+    from ..bundler.reports import write_json
 
     result = bench_bundle(bundle, tuple(batches), iterations, warmup, backend, device)
     if json_out:

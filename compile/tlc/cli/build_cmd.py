@@ -42,8 +42,8 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     """
     from dataclasses import replace
 
-    from ..build.builder import build_bundle
-    from ..build.trust import TrustOptions
+    from ..bundler.builder import build_bundle
+    from ..bundler.trust import TrustOptions
     from ..errors import ConfigError
     from ..targets import load_target
 

@@ -16,7 +16,7 @@ def log(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    from ..build.reports import _clean
+    from ..bundler.reports import _clean
 
     print(json.dumps(_clean(data), indent=2))
 

@@ -30,7 +30,7 @@ def verify(bundle: Path, data: str, reference: Path | None, split: str, max_drop
            min_agreement: float | None, max_prob_delta: float | None, confidence: float | None, backend: str,
            device: str, json_out: Path | None, junit: Path | None, plot: Path | None) -> int:
     """Check BUNDLE against the reference PyTorch model on labelled DATA."""
-    from ..build.reports import write_json
+    from ..bundler.reports import write_json
     from ..verify.junit import write_junit
     from ..verify.runner import verify as run_verify
 

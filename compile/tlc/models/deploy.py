@@ -76,6 +76,6 @@ class DeployModel(nn.Module):
     @classmethod
     def from_run(cls, run_dir: str | Path) -> tuple[DeployModel, RunInfo]:
         """The run's best checkpoint with its preprocessing, eval mode on CPU (see load_deploy_model)."""
-        from ..train.checkpoint import load_deploy_model
+        from .checkpoint import load_deploy_model
 
         return load_deploy_model(run_dir)

@@ -78,7 +78,7 @@ def create_model(arch: str, num_classes: int, weights: str | Path | None = None)
     """A :class:`Classifier` for ``arch`` with a ``num_classes`` head.
 
     ``weights`` None means random initialisation; otherwise any ``--weights`` value of ``tlc train``
-    (torchvision weights name, local file, tlc run directory), loaded by :mod:`tlc.train.weights`.
+    (torchvision weights name, local file, tlc run directory), loaded by :mod:`tlc.models.weights`.
     """
     from .classifier import Classifier
 
@@ -88,7 +88,7 @@ def create_model(arch: str, num_classes: int, weights: str | Path | None = None)
     backbone, num_features = spec.build_backbone()
     model = Classifier(spec, backbone, num_features, num_classes)
     if weights is not None:
-        from ..train.weights import resolve_weights
+        from .weights import resolve_weights
 
         resolve_weights(str(weights), arch).apply(model)
     return model

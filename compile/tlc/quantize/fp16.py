@@ -49,7 +49,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tlc_runtime.integrity import file_entry
 from tlc_runtime.manifest import Artifact
 
-from ..build.context import BuildContext, BuiltArtifact
+from ..bundler.context import BuildContext, BuiltArtifact
 from ..errors import BudgetError, BuildError
 from ..verify.budget import budget_violations
 from .fp16_graph import compute_nodes_after_last, preprocessing_nodes, topological_sort

@@ -26,7 +26,7 @@ import numpy as np
 from tlc_runtime.integrity import file_entry
 from tlc_runtime.manifest import Artifact
 
-from ..build.context import BuildContext, BuiltArtifact
+from ..bundler.context import BuildContext, BuiltArtifact
 from ..errors import BudgetError, BuildError, ConfigError
 from ..targets import OpenVinoOptions
 from .calibration import check_calibration

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..build.context import BuildContext
+from ..bundler.context import BuildContext
 from ..targets import OpenVinoOptions
 from ..verify.budget import budget_violations
 from . import openvino_build as ovb

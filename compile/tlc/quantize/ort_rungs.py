@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..build.context import BuildContext
+from ..bundler.context import BuildContext
 from ..verify.budget import budget_violations
 from ..verify.compare import Comparison
 from .calibration import select_calibration

@@ -26,7 +26,7 @@ from tlc_runtime.backends.trt_builder import OPTIONS_KEY
 from tlc_runtime.integrity import file_entry
 from tlc_runtime.manifest import Artifact
 
-from ..build.context import BuildContext, BuiltArtifact
+from ..bundler.context import BuildContext, BuiltArtifact
 from ..errors import BudgetError, BuildError
 from ..quantize.fp16 import convert_to_fp16, fp16_steps
 from ..verify.budget import budget_violations

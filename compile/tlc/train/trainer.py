@@ -13,20 +13,14 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError, DataError
+from ..models.checkpoint import load_model_file, save_model
 from ..models.classifier import Classifier
 from ..models.deploy import DeployModel
 from ..models.registry import create_model, get_arch
+from ..models.weights import WeightsSource, resolve_weights, run_arch
 from ..runs import BEST_CHECKPOINT, RunInfo, write_run_info
 from .augment import AugmentConfig
-from .checkpoint import (
-    LAST_CHECKPOINT,
-    LAST_OPTIM,
-    load_model_file,
-    load_optimizer,
-    read_last_state,
-    save_last,
-    save_model,
-)
+from .checkpoint import LAST_CHECKPOINT, LAST_OPTIM, load_optimizer, read_last_state, save_last
 from .config import TrainConfig
 from .loop import batches_per_epoch, class_weights, mean_loss, predict, recalibrate_batchnorm, train_epoch
 from .metrics import classification_metrics
@@ -40,7 +34,6 @@ from .rundir import (
     new_run_id,
 )
 from .schedule import apply_freeze, make_optimizer, make_scheduler, trainable_stages
-from .weights import WeightsSource, resolve_weights, run_arch
 
 DEFAULT_ARCH = "resnet18"
 

@@ -51,7 +51,7 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
     import tlc_runtime
 
     from ..export.onnx_export import reference_logits
-    from ..train.checkpoint import load_deploy_model
+    from ..models.checkpoint import load_deploy_model
 
     clf = tlc_runtime.load(bundle, backend=backend, device=device)
     manifest = clf.manifest

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tlc.build.context import BuildContext
+from tlc.bundler.context import BuildContext
 from tlc.runs import DataInfo, RunInfo
 from tlc.targets import Tolerance, load_target
 from tlc.verify.compare import compare_logits

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from tlc.build.context import BuildContext
+from tlc.bundler.context import BuildContext
 from tlc.errors import BudgetError
 from tlc.quantize.fp16 import build_onnx_fp16, convert_to_fp16
 from tlc.verify.compare import compare_logits

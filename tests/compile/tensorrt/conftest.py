@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared trt_tiny_cnn helper next to this file
-from tlc.build.context import BuildContext  # noqa: E402
+from tlc.bundler.context import BuildContext  # noqa: E402
 from tlc.targets import Target, load_target
 from tlc.verify.compare import compare_logits
 from tlc_runtime.manifest import Artifact

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto
-from tlc.build.context import BuildContext, BuiltArtifact
-from tlc.build.evaluate import EvalSet, backend_for, make_evaluator
+from tlc.bundler.context import BuildContext, BuiltArtifact
+from tlc.bundler.evaluate import EvalSet, backend_for, make_evaluator
 from tlc.errors import BudgetError, BuildError
 from tlc.targets import Tolerance
 from tlc.tensorrt.build import build_tensorrt

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from tlc.models import create_model
+from tlc.models.weights import resolve_weights
 from tlc.runs import read_run_info
 from tlc.train import TrainConfig, load_run_model, train
-from tlc.train.weights import resolve_weights
 
 pytestmark = pytest.mark.slow
 

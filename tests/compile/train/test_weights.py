@@ -8,8 +8,8 @@ import torchvision
 from safetensors.torch import save_file
 from tlc.errors import WeightsError
 from tlc.models import create_model
-from tlc.train.checkpoint import save_model
-from tlc.train.weights import resolve_weights
+from tlc.models.checkpoint import save_model
+from tlc.models.weights import resolve_weights
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # the file name in ResNet18_Weights.IMAGENET1K_V1's URL
 

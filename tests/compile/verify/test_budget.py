@@ -57,7 +57,7 @@ def test_non_finite_outputs_fail_even_without_a_prob_delta_limit(delta):
 
 def test_every_budget_check_is_this_one():
     """fallback (INT8/OpenVINO), FP16 (ONNX Runtime and TensorRT), the final build check and verify share it."""
-    from tlc.build import builder
+    from tlc.bundler import builder
     from tlc.quantize import fallback, fp16
     from tlc.tensorrt import build as trt_build
     from tlc.verify import budget, runner

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import tlc_runtime
-from tlc.build.builder import build_bundle
-from tlc.build.trust import RELIABILITY_FILE, TrustOptions
+from tlc.bundler.builder import build_bundle
+from tlc.bundler.trust import RELIABILITY_FILE, TrustOptions
 from tlc.cli.main import run
 from tlc.errors import ConfigError
 from tlc_runtime.manifest import MANIFEST_NAME
@@ -23,7 +23,7 @@ def _reference(run_dir, split: str):
     """The run's uncalibrated PyTorch logits on ``split`` of its own data, with the labels."""
     from tlc.data import load_dataset
     from tlc.export.onnx_export import reference_logits
-    from tlc.train.checkpoint import load_deploy_model
+    from tlc.models.checkpoint import load_deploy_model
 
     model, info = load_deploy_model(run_dir)
     inputs, labels = load_dataset(info.data.source, seed=info.seed, **info.data_options()).arrays(split, info.img_size)
@@ -72,7 +72,7 @@ def test_the_manifest_records_the_temperature_and_the_artifacts_own_conformal_ru
     inputs, labels, _ = _reference(ten_class_run, "val")
     assert rule.n_calibration == len(labels)
     clf = tlc_runtime.load(trusted_bundle.bundle, backend="onnxruntime", device="cpu")
-    from tlc.build.conformal import conformal_rule
+    from tlc.bundler.conformal import conformal_rule
     from tlc_runtime.results import softmax
 
     assert conformal_rule(softmax(clf.predict_logits(inputs)), labels, "lac", 0.9) == rule

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tlc.build.bundle_writer import BundleStaging
+from tlc.bundler.bundle_writer import BundleStaging
 from tlc.errors import BuildError, ConfigError
 
 
@@ -132,7 +132,7 @@ def test_an_interrupted_swap_restores_the_old_bundle(tmp_path):
 
 _HOLDER = """
 import sys, time
-from tlc.build.bundle_writer import BundleStaging
+from tlc.bundler.bundle_writer import BundleStaging
 with BundleStaging(sys.argv[1]) as staging:
     (staging.path / "model.onnx").write_bytes(b"x" * 4096)
     (staging.work / "model.fp32.onnx").write_bytes(b"x" * 4096)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tlc.build.temperature import fit_calibration, fit_temperature
+from tlc.bundler.temperature import fit_calibration, fit_temperature
 from tlc.verify.trust import ece, nll
 from tlc_runtime.results import softmax
 

@@ -23,9 +23,9 @@ from urllib.parse import urlparse
 import torch
 
 from ..errors import WeightsError
-from ..models.classifier import Classifier
-from ..models.registry import get_arch
 from ..runs import RUN_INFO_NAME, RunInfo, read_run_info
+from .classifier import Classifier
+from .registry import get_arch
 
 WeightsKind = Literal["none", "torchvision", "file", "run"]
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tlc.build.builder import build_bundle
+from tlc.bundler.builder import build_bundle
 from tlc.cli.main import run
 from tlc.data import load_dataset
 from tlc.data.roi import with_roi

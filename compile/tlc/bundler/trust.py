@@ -31,7 +31,7 @@ RELIABILITY_FILE = "reports/reliability.png"
 @dataclass(frozen=True)
 class TrustOptions:
     """calibrate: fit and fold a temperature (False keeps T = 1); coverage and conformal: the sets'
-    target coverage (1 − α) and method ("lac" or "aps", see ``tlc.build.conformal``); required: the
+    target coverage (1 − α) and method ("lac" or "aps", see ``tlc.bundler.conformal``); required: the
     user asked for these sets (``--coverage``), so a validation split too small for them is an error
     instead of a build without sets."""
 

@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from .context import Builder
 
 _BUILDERS: dict[tuple[str, str], str] = {
-    ("onnxruntime", "fp32"): "tlc.build.onnx_fp32:build_onnx_fp32",
+    ("onnxruntime", "fp32"): "tlc.bundler.onnx_fp32:build_onnx_fp32",
     ("onnxruntime", "fp16"): "tlc.quantize.fp16:build_onnx_fp16",
     ("onnxruntime", "int8"): "tlc.quantize.ort_int8:build_ort_int8",
     ("openvino", "fp32"): "tlc.quantize.openvino_build:build_openvino",

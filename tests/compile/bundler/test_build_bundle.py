@@ -7,8 +7,8 @@ import json
 import shutil
 
 import pytest
-from tlc.build import builder
-from tlc.build.builder import build_bundle
+from tlc.bundler import builder
+from tlc.bundler.builder import build_bundle
 from tlc.cli.main import run
 from tlc.errors import BudgetError, ConfigError
 

@@ -75,7 +75,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
            log: Callable[[str], None], started: float) -> tuple[Manifest, Comparison, dict[str, Any]]:
     """Everything between the locked staging directory and the commit: the manifest, what
     verification measured, and the build report (written into the staging bundle)."""
-    from ..train.checkpoint import load_deploy_model  # torch: imported only when building
+    from ..models.checkpoint import load_deploy_model  # torch: imported only when building
 
     model, run = load_deploy_model(run_dir)
     dataset = _dataset(run, data)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from tlc.build.conformal import conformal_rule, min_calibration_size
+from tlc.bundler.conformal import conformal_rule, min_calibration_size
 from tlc.errors import ConfigError
 from tlc.verify.trust import set_metrics
 from tlc_runtime.conformal import prediction_sets, true_label_scores
