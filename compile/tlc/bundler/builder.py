@@ -46,7 +46,7 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
                  precision: str | None = None, data: Any = None, calib: Any = None,
                  tolerance: Tolerance | None = None, overwrite: bool = False,
                  options: dict[str, Any] | None = None, trust: TrustOptions | None = None,
-                 log: Callable[[str], None] = print) -> BuildResult:
+                 log: Callable[[str], None] = print, sign_key: Any = None) -> BuildResult:
     """Export the run, build the target's artifact at ``precision``, verify it, write the bundle.
 
     data: the run's dataset (path or Dataset); None means the source recorded in run.json.
@@ -54,6 +54,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     trust: temperature scaling and conformal prediction sets; None means ``TrustOptions()``
     (calibrated, LAC sets at 90% coverage).
     ``out`` is checked and locked first (one build per output), before any inference.
+    sign_key: an Ed25519 private key (``tlc_runtime.signing.load_private_key``): the staged bundle is
+    signed and its signature checked before it is moved into place.
     """
     started = time.perf_counter()
     target = load_target(target) if isinstance(target, str) else target
@@ -65,7 +67,7 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     with BundleStaging(out, overwrite=overwrite) as staging:
         manifest, verification, report = _build(staging, run_dir, target, precision, tolerance, data, calib,
                                                  options or {}, trust or TrustOptions(), log, started)
-        bundle = staging.commit(manifest)
+        bundle = staging.commit(manifest, sign_key=sign_key)
     log(f"bundle written: {bundle}")
     return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
 

@@ -31,10 +31,12 @@ from .output import console, log, pct
 @click.option("--conformal", type=click.Choice(["lac", "aps"]), default="lac", show_default=True,
               help="Conformal score: lac (smallest sets; best with two classes) or aps (adaptive, non-randomised).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None,
+              help="Sign the bundle with this Ed25519 private key (tlc keygen), before it is moved into place.")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
           min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float | None,
-          conformal: str, overwrite: bool) -> None:
+          conformal: str, overwrite: bool, sign_key: Path | None) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -58,9 +60,14 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     trust = TrustOptions(calibrate=not no_calibrate, conformal=conformal, required=coverage is not None,
                          **({} if coverage is None else {"coverage": coverage}))
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
+    key = None
+    if sign_key is not None:
+        from tlc_runtime.signing import load_private_key
+
+        key = load_private_key(sign_key)  # an unusable key fails now, not after the build
     result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
                           overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
-                          trust=trust, log=log)
+                          trust=trust, log=log, sign_key=key)
     c = result.verification
     runner = result.report["runner"]
     proxy = f" (ONNX Runtime proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""

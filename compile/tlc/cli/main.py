@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "bench": "tlc.cli.bench_cmd:bench",
     "targets": "tlc.cli.targets_cmd:targets",
     "demo": "tlc.cli.demo_cmd:demo",
+    "keygen": "tlc.cli.signing_cmd:keygen",
+    "sign": "tlc.cli.signing_cmd:sign",
 }
 
 
