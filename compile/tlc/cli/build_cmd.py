@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import console, log, pct
+from .output import console, log, pct, phrases
 
 
 @click.command()
@@ -71,9 +71,9 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     c = result.verification
     runner = result.report["runner"]
     proxy = f" (ONNX Runtime proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""
-    console.print(f"[bold green]built[/bold green] {result.bundle}  target={tgt.name} precision={prec}  "
-                  f"agreement={pct(c.agreement)}  bal-acc drop={pct(c.balanced_accuracy_drop)}  "
-                  f"max|Δprob|={c.max_abs_prob_delta:.2e}{proxy}")
+    phrases(f"[bold green]built[/bold green] {result.bundle}", f"target={tgt.name}", f"precision={prec}",
+            f"agreement={pct(c.agreement)}", f"bal-acc drop={pct(c.balanced_accuracy_drop)}",
+            f"max|Δprob|={c.max_abs_prob_delta:.2e}", proxy.strip())
     console.print(f"budget: {result.report['verdict']['resolution']}")
     cal, sets = result.report["calibration"], result.report["conformal"]
     if cal["temperature"]:

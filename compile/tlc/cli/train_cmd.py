@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
-from .output import console, pct
+from .output import pct, phrases
+
+# What tlc.models.list_models() returns (kept here so --help needs no torchvision import; a test keeps them equal)
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+                 "efficientnet_b0", "vgg16", "vgg19")
 
 
 @click.command()
 @click.argument("data")
-@click.option("--arch", default=None, help="Backbone (tlc train --help lists them; default resnet18, "
+@click.option("--arch", default=None, help="Backbone: " + ", ".join(ARCHITECTURES) + " (default resnet18, "
               "or the parent run's arch when --weights is a run).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @click.option("--weights", default="none", show_default=True,
@@ -66,6 +70,6 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")
-    console.print(f"[bold]run[/bold] {out}  arch={info.arch}  best epoch={info.best_epoch}  "
-                  f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}  "
-                  f"AUC={'—' if auc is None else f'{auc:.4f}'}")
+    phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
+            f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}",
+            f"AUC={'—' if auc is None else f'{auc:.4f}'}")
