@@ -53,6 +53,7 @@ class RunInfo:
     val_metrics: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = BEST_CHECKPOINT
+    channel_adapter: Literal["replicate", "learned"] = "replicate"  # tlc.models.classifier.make_adapter
 
     def data_options(self, splits: bool = True) -> dict[str, Any]:
         """``load_dataset`` keyword arguments that read data as this run was trained on: its DICOM policy

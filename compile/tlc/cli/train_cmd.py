@@ -39,6 +39,9 @@ from .output import console, pct
               help="Crop each image before resizing: 'auto' (drop the black border: intensity rule of "
                    "tlc_runtime.roi) or a CSV of boxes (path,x0,y0,x1,y1; for .npz split,index,x0,y0,x1,y1; "
                    "pixels, x1/y1 exclusive). Recorded in the bundle; the runtime crops the same way.")
+@click.option("--channel-adapter", type=click.Choice(["replicate", "learned"]), default="replicate",
+              show_default=True, help="Grey → the backbone's 3 channels: replicate, or a learned 1×1 convolution "
+              "(initialised to replication, trained with the head, exported in the graph).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
@@ -51,7 +54,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
-          roi: str | None) -> None:
+          roi: str | None, channel_adapter: str) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -61,7 +64,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
-                         dicom_rescale=dicom_rescale, duplicates=duplicates,
+                         dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
                          roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}

@@ -25,7 +25,8 @@ def save_model(model: Classifier, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT_TAG, "arch": model.arch, "num_classes": str(model.num_classes)}
+    meta = {"format": FORMAT_TAG, "arch": model.arch, "num_classes": str(model.num_classes),
+            "channel_adapter": model.channel_adapter}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
     tmp.replace(path)
@@ -41,10 +42,10 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     except Exception as exc:  # safetensors raises its own error types (and OSError)
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
 
-def load_model_file(path: Path, arch: str, num_classes: int) -> Classifier:
+def load_model_file(path: Path, arch: str, num_classes: int, channel_adapter: str = "replicate") -> Classifier:
     """A Classifier restored from a checkpoint written by :func:`save_model`."""
     state, _ = read_safetensors(path)
-    model = create_model(arch, num_classes)
+    model = create_model(arch, num_classes, channel_adapter=channel_adapter)
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")] + result.unexpected_keys
     if bad:
@@ -59,7 +60,7 @@ def load_run_model(run_dir: str | Path) -> tuple[Classifier, RunInfo]:
     path = run_dir / info.checkpoint
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint {info.checkpoint} (the run never finished an epoch)")
-    model = load_model_file(path, info.arch, len(info.class_names))
+    model = load_model_file(path, info.arch, len(info.class_names), info.channel_adapter)
     return model.eval(), info
 
 def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel, RunInfo]:
