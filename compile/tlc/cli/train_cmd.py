@@ -42,6 +42,8 @@ from .output import console, pct
 @click.option("--channel-adapter", type=click.Choice(["replicate", "learned"]), default="replicate",
               show_default=True, help="Grey → the backbone's 3 channels: replicate, or a learned 1×1 convolution "
               "(initialised to replication, trained with the head, exported in the graph).")
+@click.option("--members", default=1, show_default=True, type=int,
+              help="Train an ensemble of N members (seeds seed, seed+1, ...) written as one ensemble run.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
@@ -54,7 +56,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
-          roi: str | None, channel_adapter: str) -> None:
+          roi: str | None, channel_adapter: str, members: int) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -66,6 +68,12 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
                          dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
                          roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
+    if members != 1:
+        from ..train.ensemble import train_members
+
+        info = train_members(data, out, config, members, overwrite=overwrite)
+        console.print(f"[bold]ensemble run[/bold] {out}: {len(info.members)} {info.members[0].arch} members")
+        return
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")
