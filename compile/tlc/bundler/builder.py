@@ -86,7 +86,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
     calibration = _calibration(dataset, calib, run, target, precision, options)
-    log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
+    what = f"an ensemble of {len(run.members)} members" if run.is_ensemble else run.arch
+    log(f"exporting {what} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
     export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64],
                          metadata=onnx_metadata(run.class_names, spec, run.preprocessing,
@@ -239,4 +240,6 @@ def _provenance(run: RunInfo, run_dir, opset: int, built: BuiltArtifact) -> dict
             "run_dir": str(Path(run_dir).resolve()), "data_hash": run.data.content_hash,
             "data_source": run.data.source, "python": platform.python_version(),
             "machine": platform.machine(), "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "backend_versions": built.report.get("backend_versions", {})}
+            "backend_versions": built.report.get("backend_versions", {}),
+            **({"ensemble_members": [{"run_id": m.run_id, "arch": m.arch} for m in run.members]}
+               if run.is_ensemble else {})}

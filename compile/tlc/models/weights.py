@@ -80,7 +80,11 @@ def run_arch(spec: str) -> str | None:
     """The architecture of a run directory given as ``--weights`` (None when spec is not a run)."""
     path = Path(spec).expanduser()
     if path.is_dir() and (path / RUN_INFO_NAME).is_file():
-        return read_run_info(path).arch
+        info = read_run_info(path)
+        if info.is_ensemble:
+            raise WeightsError(f"{path} is an ensemble run; start from one of its members "
+                               f"({path / info.members[0].path}, ...)")
+        return info.arch
     return None
 
 

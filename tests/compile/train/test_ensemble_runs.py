@@ -94,3 +94,17 @@ def test_cli_ensemble_and_train_members(tiny_run, second_run, tmp_path, capsys):
     info = read_run_info(tmp_path / "m")
     assert [read_run_info(tmp_path / "m" / m.path).seed for m in info.members] == [3, 4]
     assert info.seed == 3
+
+
+def test_an_ensemble_run_is_no_starting_point_for_training(tiny_run, second_run, tmp_path, digits04, tiny_config):
+    from tlc.errors import WeightsError
+    from tlc.models.checkpoint import load_run_model
+    from tlc.train import train
+    from tlc.train.ensemble import combine_runs
+
+    combine_runs([tiny_run[0], second_run], tmp_path / "ens")
+    with pytest.raises(WeightsError, match="is an ensemble run; start from one of its members"):
+        train(digits04, tmp_path / "child", dataclasses.replace(tiny_config, arch=None, weights=str(tmp_path / "ens")),
+              progress=False)
+    with pytest.raises(ConfigError, match="is an ensemble of 2 runs"):
+        load_run_model(tmp_path / "ens")
