@@ -97,7 +97,7 @@ def train_members(data: str | Path | Dataset, out_dir: str | Path, config: Train
                   progress: bool = True, overwrite: bool = False) -> RunInfo:
     """Train ``count`` members (seeds ``config.seed + i``: their own initialisation, augmentation draws and
     batch order) on the data split once with ``config.seed``, and write them as one ensemble run."""
-    from .trainer import _load_dataset, train
+    from .trainer import load_training_data, train
 
     out_dir = Path(out_dir)
     if count < 2:
@@ -105,7 +105,7 @@ def train_members(data: str | Path | Dataset, out_dir: str | Path, config: Train
     if config.resume:
         raise ConfigError("--resume does not apply to --members; train the members again")
     check_out_dir(out_dir, resume=False, overwrite=overwrite)
-    dataset = _load_dataset(data, config)
+    dataset = load_training_data(data, config)
     scratch = sibling(out_dir, "members")
     try:
         dirs = []

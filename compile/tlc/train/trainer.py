@@ -69,7 +69,7 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
     device = _device(config.device)
     check_out_dir(out_dir, config.resume, overwrite)  # refuse early; checked again under the lock
     source = resolve_weights(config.weights, arch)
-    dataset = _load_dataset(data, config)
+    dataset = load_training_data(data, config)
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     reporter = Reporter(progress)
@@ -169,7 +169,9 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
+def load_training_data(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
+    """``data`` as ``train`` reads it: a path loaded and split with the config's options, or a Dataset
+    given its ROI (ensemble members share one loaded Dataset, so one split)."""
     if not isinstance(data, (str, Path)):
         from ..data.roi import with_roi
 
