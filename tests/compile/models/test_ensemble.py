@@ -72,3 +72,23 @@ def test_one_graph_export_equals_torch(members, pixels, tmp_path):
     graph = onnx.load(str(tmp_path / "e.onnx")).graph
     assert [i.name for i in graph.input] == ["pixels"]
     assert graph.output[0].name == "logits"
+
+
+def test_every_output_exports_to_one_onnx_graph(members, pixels, tmp_path):
+    """What the multi-output contract will export: the three outputs by name, dynamic batch, equal to torch."""
+    ort = pytest.importorskip("onnxruntime")
+    from tlc.models.ensemble import OUTPUTS
+
+    model = EnsembleModel(members, extras=True).eval()
+    path = tmp_path / "e3.onnx"
+    torch.onnx.export(model, (torch.from_numpy(pixels[:2]),), str(path), opset_version=17, dynamo=False,
+                      input_names=["pixels"], output_names=list(OUTPUTS),
+                      dynamic_axes={name: {0: "batch"} for name in ("pixels", *OUTPUTS)})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == list(OUTPUTS)
+    got = dict(zip(OUTPUTS, session.run(None, {"pixels": pixels}), strict=True))
+    with torch.no_grad():
+        want = model(torch.from_numpy(pixels))
+    for name in OUTPUTS:
+        np.testing.assert_allclose(got[name], want[name].numpy(), rtol=1e-4, atol=1e-4)
+    assert got["member_logits"].shape == (5, 6) and got["disagreement"].shape == (5,)

@@ -108,3 +108,13 @@ def test_an_ensemble_run_is_no_starting_point_for_training(tiny_run, second_run,
               progress=False)
     with pytest.raises(ConfigError, match="is an ensemble of 2 runs"):
         load_run_model(tmp_path / "ens")
+
+
+def test_train_members_refuses_fewer_than_two_and_resume(digits04, tiny_config, tmp_path):
+    from tlc.train.ensemble import train_members
+
+    with pytest.raises(ConfigError, match="at least 2"):
+        train_members(digits04, tmp_path / "m", tiny_config, 1, progress=False)
+    with pytest.raises(ConfigError, match="--resume does not apply"):
+        train_members(digits04, tmp_path / "m", dataclasses.replace(tiny_config, resume=True), 2, progress=False)
+    assert not (tmp_path / "m").exists()
