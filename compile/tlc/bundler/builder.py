@@ -26,6 +26,7 @@ from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
 from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
 from .golden import GOLDEN_FILE, output_tolerance, pick_golden, write_golden
+from .members import member_checks
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
@@ -108,7 +109,9 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     golden = _golden(staging.path, test_set, test_outputs, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
+    members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
+              **({"members": members} if members else {}),
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
               "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(

@@ -27,13 +27,15 @@ from ..errors import ConfigError
 from ..runs import RunInfo
 
 ENSEMBLE_ARCH = "ensemble"
-OUTPUTS = ("logits", "disagreement", "member_logits")
+MEMBER_LOGITS = "member_logits"
+OUTPUTS = ("logits", "disagreement", MEMBER_LOGITS)
 
 
 class EnsembleModel(nn.Module):
-    """Raw NHWC pixels → the outputs above (``extras``) or the ``logits`` tensor alone."""
+    """Raw NHWC pixels → the outputs above (``extras``, a dict as ``tlc.models.outputs`` describes) or
+    the ``logits`` tensor alone (for targets that run single-output graphs)."""
 
-    def __init__(self, members: Sequence[nn.Module], extras: bool = False) -> None:
+    def __init__(self, members: Sequence[nn.Module], extras: bool = True) -> None:
         super().__init__()
         if len(members) < 2:
             raise ConfigError(f"an ensemble needs at least 2 members, got {len(members)}")
@@ -47,7 +49,7 @@ class EnsembleModel(nn.Module):
         if not self.extras:
             return logits
         return {"logits": logits, "disagreement": mutual_information(log_probs, logits),
-                "member_logits": torch.cat(member_logits, dim=1)}
+                MEMBER_LOGITS: torch.cat(member_logits, dim=1)}
 
 
 def mutual_information(log_probs: torch.Tensor, log_mean: torch.Tensor) -> torch.Tensor:
@@ -74,7 +76,7 @@ def check_member_files(run_dir: Path, info: RunInfo) -> list[Path]:
     return dirs
 
 
-def load_ensemble(run_dir: str | Path, info: RunInfo, extras: bool = False) -> EnsembleModel:
+def load_ensemble(run_dir: str | Path, info: RunInfo, extras: bool = True) -> EnsembleModel:
     """The ensemble run's members (hash-checked), each with its own preprocessing, eval mode on CPU."""
     from .checkpoint import load_deploy_model
 

@@ -42,7 +42,7 @@ def test_combined_runs_give_one_model_of_the_copied_members(tiny_run, second_run
     x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1), dtype=np.uint8))
     with torch.no_grad():
         probs = [torch.softmax(load_deploy_model(d)[0](x), 1) for d in (first, second_run)]
-        torch.testing.assert_close(model(x), torch.log((probs[0] + probs[1]) / 2), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model(x)["logits"], torch.log((probs[0] + probs[1]) / 2), rtol=1e-4, atol=1e-5)
 
 
 def test_an_edited_member_is_refused_on_load(tiny_run, second_run, tmp_path):
