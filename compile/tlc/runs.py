@@ -4,6 +4,9 @@ RUN_DIR/
   run.json             RunInfo below (typed, validated on read)
   model.safetensors    best checkpoint by validation metric (never pickle)
   last.safetensors     latest epoch, with last_state.json, for --resume
+
+An ensemble run (``tlc ensemble``, ``tlc train --members N``) holds no checkpoint of its own: its
+run.json lists ``members``, complete run directories copied under ``members/``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
+class MemberInfo:
+    """One member of an ensemble run: a complete run directory copied to ``path`` (relative to the
+    ensemble run), its run id and architecture, and the sha256 of each of its files."""
+
+    path: str
+    run_id: str
+    arch: str
+    sha256: dict[str, str]
+
+
+@dataclass(frozen=True)
 class RunInfo:
     schema_version: int
     run_id: str
@@ -53,6 +67,12 @@ class RunInfo:
     val_metrics: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = BEST_CHECKPOINT
+    channel_adapter: Literal["replicate", "learned"] = "replicate"  # tlc.models.classifier.make_adapter
+    members: tuple[MemberInfo, ...] = ()  # an ensemble run (arch "ensemble"): its members, see tlc.models.ensemble
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.members)
 
     def data_options(self, splits: bool = True) -> dict[str, Any]:
         """``load_dataset`` keyword arguments that read data as this run was trained on: its DICOM policy

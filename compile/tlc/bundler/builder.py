@@ -26,6 +26,7 @@ from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
 from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
 from .golden import GOLDEN_FILE, output_tolerance, pick_golden, write_golden
+from .members import member_checks
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
@@ -88,7 +89,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
     calibration = _calibration(dataset, calib, run, target, precision, options)
-    log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
+    what = f"an ensemble of {len(run.members)} members" if run.is_ensemble else run.arch
+    log(f"exporting {what} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
     export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64],
                          metadata=onnx_metadata(run.class_names, spec, run.preprocessing,
@@ -109,7 +111,9 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     golden = _golden(staging.path, test_set, test_outputs, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
+    members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
+              **({"members": members} if members else {}),
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
               "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
@@ -255,4 +259,6 @@ def _provenance(run: RunInfo, run_dir, opset: int, built: BuiltArtifact) -> dict
             "run_dir": str(Path(run_dir).resolve()), "data_hash": run.data.content_hash,
             "data_source": run.data.source, "python": platform.python_version(),
             "machine": platform.machine(), "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "backend_versions": built.report.get("backend_versions", {})}
+            "backend_versions": built.report.get("backend_versions", {}),
+            **({"ensemble_members": [{"run_id": m.run_id, "arch": m.arch} for m in run.members]}
+               if run.is_ensemble else {})}

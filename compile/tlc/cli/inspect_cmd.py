@@ -26,6 +26,10 @@ def inspect(bundle: Path, as_json: bool) -> int:
         return 0 if intact else 1
     spec, prep = manifest.input, manifest.preprocessing
     console.print(f"[bold]{bundle}[/bold]  schema v{manifest.schema_version}  model {manifest.model_name} ({manifest.arch})")
+    members = manifest.provenance.get("ensemble_members")
+    if members:
+        console.print(f"ensemble of {len(members)} members in one graph (mean probability): "
+                      + ", ".join(f"{m.get('arch')} ({m.get('run_id')})" for m in members))
     console.print(f"classes: {', '.join(manifest.class_names)}")
     phrases(f"input: {spec.name} N×{spec.height}×{spec.width}×{spec.channels} {spec.dtype} {spec.layout};",
             f"values {prep.value_range[0]:g}..{prep.value_range[1]:g} ({prep.source_bit_depth}-bit),",

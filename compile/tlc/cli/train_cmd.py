@@ -43,6 +43,11 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_
               help="Crop each image before resizing: 'auto' (drop the black border: intensity rule of "
                    "tlc_runtime.roi) or a CSV of boxes (path,x0,y0,x1,y1; for .npz split,index,x0,y0,x1,y1; "
                    "pixels, x1/y1 exclusive). Recorded in the bundle; the runtime crops the same way.")
+@click.option("--channel-adapter", type=click.Choice(["replicate", "learned"]), default="replicate",
+              show_default=True, help="Grey → the backbone's 3 channels: replicate, or a learned 1×1 convolution "
+              "(initialised to replication, trained with the head, exported in the graph).")
+@click.option("--members", default=1, show_default=True, type=int,
+              help="Train an ensemble of N members (seeds seed, seed+1, ...) written as one ensemble run.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
@@ -55,7 +60,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
-          roi: str | None) -> None:
+          roi: str | None, channel_adapter: str, members: int) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -65,8 +70,14 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
-                         dicom_rescale=dicom_rescale, duplicates=duplicates,
+                         dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
                          roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
+    if members != 1:
+        from ..train.ensemble import train_members
+
+        info = train_members(data, out, config, members, overwrite=overwrite)
+        phrases(f"[bold]ensemble run[/bold] {out}:", f"{len(info.members)} {info.members[0].arch} members", sep=" ")
+        return
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")

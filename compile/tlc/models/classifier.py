@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
@@ -28,15 +28,38 @@ def make_head(num_features: int, num_classes: int, dropout: float = 0.0) -> nn.S
     return nn.Sequential(layers)
 
 
+ChannelAdapter = Literal["replicate", "learned"]
+CHANNEL_ADAPTERS = ("replicate", "learned")
+
+
+def make_adapter() -> nn.Conv2d:
+    """The learned channel adapter: a 1×1 convolution 3→3 initialised to the identity.
+
+    It runs on the standardised input (grey replicated to 3 channels, then ``(x - mean) / std``), so at
+    initialisation the model is exactly the replicating one; since the 3 inputs are one grey value
+    scaled and shifted per channel, it learns any per-channel affine map grey → 3 channels (and any
+    colour mix for RGB input). Its weights train at the head's learning rate.
+    """
+    conv = nn.Conv2d(3, 3, kernel_size=1, bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+        conv.bias.zero_()
+    return conv
+
+
 class Classifier(nn.Module):
     """Backbone (torchvision module layout, head removed) + a fresh classification head.
 
     ``forward`` takes normalised NCHW float input (3 channels) and returns logits. The state_dict
-    keys are ``backbone.<torchvision key>``, ``head.norm.*`` (statistics only) and ``head.fc.*``.
+    keys are ``backbone.<torchvision key>``, ``head.norm.*`` (statistics only) and ``head.fc.*``, plus
+    ``adapter.*`` with ``channel_adapter="learned"`` (see :func:`make_adapter`).
     """
 
-    def __init__(self, spec: ArchSpec, backbone: nn.Module, num_features: int, num_classes: int) -> None:
+    def __init__(self, spec: ArchSpec, backbone: nn.Module, num_features: int, num_classes: int,
+                 channel_adapter: ChannelAdapter = "replicate") -> None:
         super().__init__()
+        self.channel_adapter = channel_adapter
+        self.adapter = make_adapter() if channel_adapter == "learned" else None
         self.arch = spec.name
         self.spec = spec
         self.num_features = num_features
@@ -46,13 +69,13 @@ class Classifier(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled feature vectors (N×num_features)."""
-        return self.backbone(x)
+        return self.backbone(x if self.adapter is None else self.adapter(x))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head with a freshly initialised one for ``num_classes`` classes."""
@@ -65,6 +88,9 @@ class Classifier(nn.Module):
 
     def head_parameters(self) -> Iterator[nn.Parameter]:
         return self.head.parameters()
+
+    def adapter_parameters(self) -> Iterator[nn.Parameter]:
+        return iter(()) if self.adapter is None else self.adapter.parameters()
 
     def backbone_stages(self) -> list[nn.Module]:
         """The backbone's modules in order, input → output (for gradual unfreezing)."""

@@ -10,6 +10,7 @@ from tlc_runtime.dicom import dicom_policy
 from tlc_runtime.manifest import DicomPolicy
 
 from ..errors import ConfigError
+from ..models.classifier import CHANNEL_ADAPTERS, ChannelAdapter
 
 FreezeMode = Literal["none", "head", "gradual"]
 FREEZE_MODES = ("none", "head", "gradual")
@@ -40,6 +41,8 @@ class TrainConfig:
       ``dicom_policy`` is recorded in the run and the bundle manifest.
     - duplicates: "error" refuses data with an image in both train and test; "drop" removes the
       train copies of val/test images (recorded in run.json ``data.dropped_duplicates``).
+    - channel_adapter: "replicate" (grey copied to the backbone's 3 channels) or "learned" (a trainable
+      1×1 convolution in front of the backbone, initialised to replication; ``models.classifier``).
     - roi: crop before resizing: "auto" (``tlc_runtime.roi`` automatic rule) or a boxes CSV path
       (``tlc.data.roi``); None → the whole image (or the ROI of a Dataset passed in).
     """
@@ -69,6 +72,7 @@ class TrainConfig:
     dicom_rescale: bool | None = None
     duplicates: DuplicatesPolicy = "error"
     roi: str | None = None
+    channel_adapter: ChannelAdapter = "replicate"
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -91,6 +95,8 @@ class TrainConfig:
         _check(self.duplicates in ("error", "drop"),
                f"duplicates must be one of error, drop, got {self.duplicates!r}")
         _check(self.roi is None or bool(self.roi), "roi must be 'auto' or a boxes CSV path")
+        _check(self.channel_adapter in CHANNEL_ADAPTERS,
+               f"channel_adapter must be one of {', '.join(CHANNEL_ADAPTERS)}, got {self.channel_adapter!r}")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
         try:
             dicom_policy(self.dicom_window, self.dicom_rescale)

@@ -69,7 +69,7 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
     device = _device(config.device)
     check_out_dir(out_dir, config.resume, overwrite)  # refuse early; checked again under the lock
     source = resolve_weights(config.weights, arch)
-    dataset = _load_dataset(data, config)
+    dataset = load_training_data(data, config)
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     reporter = Reporter(progress)
@@ -95,7 +95,7 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    classifier = create_model(arch, len(class_names))
+    classifier = create_model(arch, len(class_names), channel_adapter=config.channel_adapter)
     source.apply(classifier, class_names)
     model = DeployModel(classifier, prep, 1 if dataset.channels == 1 else 3).to(device)
     optimizer = make_optimizer(classifier, config, source.pretrained)
@@ -150,7 +150,7 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
             reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
             break
 
-    best = load_model_file(out_dir / BEST_CHECKPOINT, arch, len(class_names))
+    best = load_model_file(out_dir / BEST_CHECKPOINT, arch, len(class_names), config.channel_adapter)
     model.classifier.load_state_dict(best.state_dict())
     test = _evaluate(model, tensors["test"], loss_weights) if sizes["test"] else {}
     info = run_info(test)
@@ -169,7 +169,9 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
+def load_training_data(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
+    """``data`` as ``train`` reads it: a path loaded and split with the config's options, or a Dataset
+    given its ROI (ensemble members share one loaded Dataset, so one split)."""
     if not isinstance(data, (str, Path)):
         from ..data.roi import with_roi
 
@@ -224,7 +226,8 @@ def _restore(out_dir: Path, config: TrainConfig, classifier: Classifier, optimiz
              content_hash: str) -> LoopState:
     stored = read_last_state(out_dir)
     check_resume(stored, config, content_hash, out_dir)
-    last = load_model_file(out_dir / LAST_CHECKPOINT, classifier.arch, classifier.num_classes)
+    last = load_model_file(out_dir / LAST_CHECKPOINT, classifier.arch, classifier.num_classes,
+                           classifier.channel_adapter)
     classifier.load_state_dict(last.state_dict())
     load_optimizer(optimizer, out_dir / LAST_OPTIM, stored["optimizer_param_groups"])
     if stored["epochs_done"] >= config.epochs:
