@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError, WeightsError
-from ..runs import RunInfo, read_run_info
+from ..runs import McDropout, RunInfo, read_run_info
 from .classifier import Classifier
 from .deploy import DeployModel
 from .registry import create_model
@@ -41,10 +41,11 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     except Exception as exc:  # safetensors raises its own error types (and OSError)
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
 
-def load_model_file(path: Path, arch: str, num_classes: int) -> Classifier:
-    """A Classifier restored from a checkpoint written by :func:`save_model`."""
+def load_model_file(path: Path, arch: str, num_classes: int, mc_dropout: McDropout | None = None) -> Classifier:
+    """A Classifier restored from a checkpoint written by :func:`save_model` (``mc_dropout``: the
+    dropout it was trained with, which the file does not hold)."""
     state, _ = read_safetensors(path)
-    model = create_model(arch, num_classes)
+    model = create_model(arch, num_classes, mc_dropout=mc_dropout)
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")] + result.unexpected_keys
     if bad:
@@ -59,7 +60,7 @@ def load_run_model(run_dir: str | Path) -> tuple[Classifier, RunInfo]:
     path = run_dir / info.checkpoint
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint {info.checkpoint} (the run never finished an epoch)")
-    model = load_model_file(path, info.arch, len(info.class_names))
+    model = load_model_file(path, info.arch, len(info.class_names), info.mc_dropout)
     return model.eval(), info
 
 def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel, RunInfo]:

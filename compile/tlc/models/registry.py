@@ -18,6 +18,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from torch import nn
 
+    from ..runs import McDropout
     from .classifier import Classifier
 
 # builder() -> (backbone module giving pooled features, feature width)
@@ -74,8 +75,9 @@ def get_arch(name: str) -> ArchSpec:
         raise ConfigError(f"unknown architecture {name!r}; valid: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create_model(arch: str, num_classes: int, weights: str | Path | None = None) -> Classifier:
-    """A :class:`Classifier` for ``arch`` with a ``num_classes`` head.
+def create_model(arch: str, num_classes: int, weights: str | Path | None = None,
+                 mc_dropout: McDropout | None = None) -> Classifier:
+    """A :class:`Classifier` for ``arch`` with a ``num_classes`` head (``mc_dropout``: see Classifier).
 
     ``weights`` None means random initialisation; otherwise any ``--weights`` value of ``tlc train``
     (torchvision weights name, local file, tlc run directory), loaded by :mod:`tlc.models.weights`.
@@ -86,7 +88,7 @@ def create_model(arch: str, num_classes: int, weights: str | Path | None = None)
     if num_classes < 1:
         raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
     backbone, num_features = spec.build_backbone()
-    model = Classifier(spec, backbone, num_features, num_classes)
+    model = Classifier(spec, backbone, num_features, num_classes, mc_dropout)
     if weights is not None:
         from .weights import resolve_weights
 

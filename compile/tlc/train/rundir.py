@@ -142,4 +142,5 @@ def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dic
         best_epoch=best_epoch,
         val_metrics=val_metrics,
         test_metrics=test_metrics or {},
+        mc_dropout=config.mc_dropout_spec,
     )
