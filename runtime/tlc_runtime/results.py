@@ -19,8 +19,10 @@ class Prediction:
     ``probabilities`` maps class name to probability, in the order of the model's class names
     (calibrated when the bundle records a temperature: it is folded into the graph).
     ``prediction_set``: the classes (model order) the bundle's conformal rule keeps, always holding
-    ``label``; None when the bundle has no rule. ``abstain``: the set holds more than one label
-    (refer the image to a human).
+    ``label``; None when the bundle has no rule. ``uncertainty``: MC-dropout {"aleatoric",
+    "epistemic", "total"} in nats (``tlc_runtime.uncertainty``); None when the bundle has none.
+    ``abstain``: the set holds more than one label, or the epistemic uncertainty is above the
+    bundle's threshold (refer the image to a human).
     """
 
     label: str
@@ -29,13 +31,15 @@ class Prediction:
     probabilities: dict[str, float]
     prediction_set: list[str] | None = None
     abstain: bool = False
+    uncertainty: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
         return {"label": self.label, "index": self.index, "confidence": self.confidence,
                 "probabilities": dict(self.probabilities),
                 "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
-                "abstain": self.abstain}
+                "abstain": self.abstain,
+                "uncertainty": None if self.uncertainty is None else dict(self.uncertainty)}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
