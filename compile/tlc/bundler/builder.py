@@ -29,6 +29,7 @@ from .golden import GOLDEN_FILE, pick_golden, write_golden
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
+from .uncertainty import mc_samples
 
 GOLDEN_COUNT = 32
 MAX_EVAL = 1000
@@ -78,6 +79,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     from ..models.checkpoint import load_deploy_model  # torch: imported only when building
 
     model, run = load_deploy_model(run_dir)
+    mc_samples(run, trust.mc_samples)  # refuses --mc-samples for a run without --mc-dropout, before any work
     dataset = _dataset(run, data)
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)

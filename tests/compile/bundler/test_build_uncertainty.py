@@ -1,0 +1,61 @@
+"""``tlc build --mc-samples``: which K a build uses, the refusal for runs without MC dropout, and the
+per-artifact epistemic threshold."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from tlc.bundler.builder import build_bundle
+from tlc.bundler.trust import TrustOptions
+from tlc.bundler.uncertainty import DEFAULT_SAMPLES, mc_samples, rule_and_report, uncertainty_rule
+from tlc.cli.main import run
+from tlc.errors import ConfigError
+from tlc.runs import McDropout, read_run_info
+
+
+@pytest.fixture(scope="module")
+def plain_info(tiny_run_dir):
+    return read_run_info(tiny_run_dir)
+
+
+def test_k_defaults_to_16_with_mc_dropout_and_to_off_without(plain_info):
+    mc_info = dataclasses.replace(plain_info, mc_dropout=McDropout(0.3, "head"))
+    assert mc_samples(plain_info, None) is None
+    assert mc_samples(mc_info, None) == DEFAULT_SAMPLES == 16
+    assert mc_samples(mc_info, 4) == 4
+    with pytest.raises(ConfigError, match="at least 2"):
+        mc_samples(mc_info, 1)
+
+
+def test_k_for_a_run_without_mc_dropout_is_refused_before_building(tiny_run_dir, tmp_path):
+    out = tmp_path / "bundle"
+    with pytest.raises(ConfigError, match="--mc-dropout"):
+        build_bundle(tiny_run_dir, "x86-cpu", out, trust=TrustOptions(mc_samples=8), log=lambda _m: None)
+    assert not out.exists()
+
+
+def test_cli_mc_samples_without_mc_dropout_exits_2_with_one_line(tiny_run_dir, tmp_path, capsys):
+    assert run(["build", str(tiny_run_dir), "-t", "x86-cpu", "-o", str(tmp_path / "b"), "--mc-samples", "8"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--mc-dropout" in lines[0]
+
+
+def test_epistemic_threshold_is_the_95th_percentile_of_the_artifacts_validation_values(plain_info):
+    info = dataclasses.replace(plain_info, mc_dropout=McDropout(0.25, "head+stage"))
+    val = np.random.default_rng(0).gamma(2.0, 0.01, 400).astype(np.float32)
+    rule = uncertainty_rule(info, 8, val)
+    assert (rule.samples, rule.rate, rule.where, rule.seed) == (8, 0.25, "head+stage", info.seed)
+    assert np.mean(val > rule.epistemic_threshold) == pytest.approx(0.05, abs=1 / len(val))
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    test = {"logits": logits, "epistemic": np.array([0.0, rule.epistemic_threshold * 2, 0.01]),
+            "aleatoric": np.ones(3), "total": np.ones(3)}
+    val_outputs = {"epistemic": val}
+    again, report = rule_and_report(info, 8, val_outputs, test, np.array([0, 0, 0]), lambda _m: None)
+    assert again == rule
+    shown = report["uncertainty"]["test"]
+    assert shown["above_threshold"] == pytest.approx(1 / 3) and shown["n"] == 3
+    assert shown["mean_epistemic"] == pytest.approx(test["epistemic"].mean())
+    assert (shown["accuracy_below"], shown["accuracy_above"]) == (1.0, 0.0)
+    assert rule_and_report(plain_info, None, val_outputs, test, np.zeros(3), print) == (None, {})
