@@ -81,3 +81,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     else:
         console.print(f"{sets['method'].upper()} prediction sets at {sets['coverage']:.0%}: test coverage "
                       f"{pct(sets['test']['empirical_coverage'])}, mean set size {sets['test']['mean_set_size']:.3f}")
+    if result.report.get("uncertainty"):
+        from ..verify.uncertainty import uncertainty_line
+
+        console.print(uncertainty_line(result.report["uncertainty"]["test"]))

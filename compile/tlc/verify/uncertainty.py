@@ -27,3 +27,15 @@ def uncertainty_metrics(outputs: Mapping[str, np.ndarray], rule: UncertaintyRule
         out["accuracy_below"] = float(correct[~above].mean()) if (~above).any() else None
         out["accuracy_above"] = float(correct[above].mean()) if above.any() else None
     return out
+
+
+def uncertainty_line(metrics: Mapping[str, Any]) -> str:
+    """One line for ``tlc build`` and ``tlc verify`` from :func:`uncertainty_metrics`."""
+    line = (f"MC dropout ({metrics['samples']} samples, {metrics['n']} images): mean epistemic "
+            f"{metrics['mean_epistemic']:.4g} nats, {100 * metrics['above_threshold']:.1f}% above the threshold "
+            f"{metrics['epistemic_threshold']:.4g} (abstain)")
+    below, above = metrics.get("accuracy_below"), metrics.get("accuracy_above")
+    if below is not None or above is not None:
+        shown = lambda v: "—" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+        line += f"; accuracy {shown(below)} below, {shown(above)} above"
+    return line

@@ -59,3 +59,12 @@ def test_epistemic_threshold_is_the_95th_percentile_of_the_artifacts_validation_
     assert shown["mean_epistemic"] == pytest.approx(test["epistemic"].mean())
     assert (shown["accuracy_below"], shown["accuracy_above"]) == (1.0, 0.0)
     assert rule_and_report(plain_info, None, val_outputs, test, np.zeros(3), print) == (None, {})
+
+
+def test_the_summary_line_names_the_mean_the_share_above_and_the_accuracies():
+    from tlc.verify.uncertainty import uncertainty_line
+
+    line = uncertainty_line({"samples": 16, "n": 200, "mean_epistemic": 0.0123, "above_threshold": 0.05,
+                             "epistemic_threshold": 0.04, "accuracy_below": 0.9, "accuracy_above": None})
+    assert "16 samples" in line and "0.0123" in line and "5.0% above the threshold 0.04" in line
+    assert "90.0% below, — above" in line
