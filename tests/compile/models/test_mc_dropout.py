@@ -34,8 +34,12 @@ def pixels() -> np.ndarray:
 
 
 def _direct(wrapper: McDropoutModel, x: torch.Tensor) -> dict[str, np.ndarray]:
-    """The definition, one dropout pass at a time with the wrapper's masks, entropies in float64."""
-    plain = wrapper.model.classifier
+    """The definition, one dropout pass at a time on a plain copy of the weights with the wrapper's masks,
+    entropies in float64."""
+    source = wrapper.model.classifier
+    plain = create_model(source.arch, source.num_classes).eval()
+    plain.load_state_dict(source.state_dict())
+    pixels = wrapper.model.preprocess(x)
     probs = []
     for k in range(wrapper.samples):
         handle = None
@@ -43,7 +47,7 @@ def _direct(wrapper: McDropoutModel, x: torch.Tensor) -> dict[str, np.ndarray]:
             mask = wrapper.stage.masks[k]
             handle = plain.last_stage_entry().register_forward_pre_hook(lambda _m, a, m=mask: (a[0] * m,))
         try:
-            features = _backbone_without_wrapper_hook(wrapper, x)
+            features = plain.backbone(pixels)
         finally:
             if handle is not None:
                 handle.remove()
@@ -54,20 +58,6 @@ def _direct(wrapper: McDropoutModel, x: torch.Tensor) -> dict[str, np.ndarray]:
     total = -(mean * np.log(mean)).sum(-1)
     aleatoric = -(p * np.log(p)).sum(-1).mean(0)
     return {"logits": np.log(mean), "total": total, "aleatoric": aleatoric, "epistemic": total - aleatoric}
-
-
-def _backbone_without_wrapper_hook(wrapper: McDropoutModel, x: torch.Tensor) -> torch.Tensor:
-    """The backbone's features with the wrapper's N·K stage expansion switched off."""
-    entry = wrapper.model.classifier.last_stage_entry()
-    hooks = dict(entry._forward_pre_hooks)
-    for key, hook in hooks.items():
-        if getattr(hook, "__self__", None) is wrapper.stage:
-            del entry._forward_pre_hooks[key]
-    try:
-        return wrapper.model.classifier.backbone(wrapper.model.preprocess(x))
-    finally:
-        entry._forward_pre_hooks.clear()
-        entry._forward_pre_hooks.update(hooks)
 
 
 @pytest.mark.parametrize("where", ["head", "head+stage"])
