@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .conformal import prediction_sets
-from .manifest import ConformalRule
+from .manifest import LOGITS, ConformalRule, Manifest
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[Prediction]:
+    """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
+    and the conformal set from the logits; the manifest's sections give the extra outputs a meaning."""
+    return predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
 
 
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],

@@ -13,19 +13,19 @@ from typing import Any
 
 import numpy as np
 from tlc_runtime.integrity import file_entry
-from tlc_runtime.manifest import SCHEMA_VERSION, GoldenSet, Manifest, OutputSpec, TargetInfo
+from tlc_runtime.manifest import LOGITS, SCHEMA_VERSION, GoldenSet, Manifest, TargetInfo
 
 from .. import __version__
 from ..errors import BudgetError, ConfigError
-from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, reference_logits
+from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, output_specs, reference_outputs
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.budget import judge, undecidable
 from ..verify.compare import Comparison, compare_logits
 from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
-from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session
-from .golden import GOLDEN_FILE, pick_golden, write_golden
+from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
+from .golden import GOLDEN_FILE, output_tolerance, pick_golden, write_golden
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
@@ -93,6 +93,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64],
                          metadata=onnx_metadata(run.class_names, spec, run.preprocessing,
                                                 fitted.temperature if fitted else None))
+    _require_outputs_supported(target, fp32_onnx)
     ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec, fp32_onnx=fp32_onnx,
                        staging=staging.path, calibration=calibration,
                        evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,
@@ -102,9 +103,10 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     log(f"building {target.backend} {precision} artifact for target {target.name}")
     built = get_builder(target.backend, precision)(ctx)
     log("verifying the artifact against PyTorch on the test split")
-    verification, runner, test_logits, val_logits = _verify(staging.path, built, spec, test_set, eval_set)
+    verification, runner, test_outputs, val_outputs = _verify(staging.path, built, spec, test_set, eval_set)
+    test_logits, val_logits = test_outputs[LOGITS], val_outputs[LOGITS]
     verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
-    golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
+    golden = _golden(staging.path, test_set, test_outputs, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
@@ -112,7 +114,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
               "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
-        class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
+        class_names=run.class_names, input=spec, preprocessing=run.preprocessing, outputs=output_specs(fp32_onnx),
         artifacts=(built.artifact,), default_artifact=built.artifact.name,
         target=TargetInfo(name=target.name, backend=target.backend, device=target.device,
                           precision=precision),
@@ -158,8 +160,9 @@ def _eval_set(model, dataset, split: str, run: RunInfo, limit: int, log) -> Eval
         keep = pick_golden(labels, limit, run.seed)
         inputs, labels = inputs[keep], labels[keep]
     log(f"reference PyTorch outputs on {len(inputs)} {split} images")
-    return EvalSet(inputs=inputs, labels=labels, reference=reference_logits(model, inputs),
-                   num_classes=len(run.class_names))
+    outputs = reference_outputs(model, inputs)
+    logits = outputs.pop(LOGITS)
+    return EvalSet(inputs=inputs, labels=labels, reference=logits, num_classes=len(run.class_names), extras=outputs)
 
 
 def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: str,
@@ -177,15 +180,23 @@ def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: s
 
 
 def _verify(bundle_dir: Path, built: BuiltArtifact, spec, test_set: EvalSet,
-            val_set: EvalSet) -> tuple[Comparison, dict, np.ndarray, np.ndarray]:
-    """The artifact against the reference on the test split; its test and validation logits."""
+            val_set: EvalSet) -> tuple[Comparison, dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The artifact against the reference on the test split; its test and validation outputs (by name)."""
     name, proxy = backend_for(built.artifact)
     session = open_artifact(bundle_dir, built.artifact, spec)
-    logits = run_session(session, test_set.inputs)
+    test = run_session_outputs(session, test_set.inputs)
     runner = {"backend": name, "proxy_for": built.artifact.backend if proxy else None,
               "device": session.info.device, "precision": session.info.precision}
-    comparison = compare_logits(test_set.reference, logits, test_set.labels, test_set.num_classes)
-    return comparison, runner, logits, run_session(session, val_set.inputs)
+    comparison = compare_logits(test_set.reference, test[LOGITS], test_set.labels, test_set.num_classes)
+    return comparison, runner, test, run_session_outputs(session, val_set.inputs)
+
+
+def _require_outputs_supported(target: Target, onnx_path: Path) -> None:
+    """TensorRT sessions bind one output: refuse a graph with more before building an engine for it."""
+    extra = [o.name for o in output_specs(onnx_path)[1:]]
+    if extra and target.backend == "tensorrt":
+        raise ConfigError(f"target {target.name} (TensorRT) runs single-output graphs; this model also outputs "
+                          f"{', '.join(extra)}. Build without them for this target")
 
 
 def _require_decidable(tol: Tolerance, class_names, *sets: EvalSet) -> None:
@@ -206,18 +217,21 @@ def _enforce(c: Comparison, tol: Tolerance, target: str, precision: str, class_n
     return verdict
 
 
-def _golden(bundle_dir: Path, test_set: EvalSet, test_logits: np.ndarray, seed: int,
+def _golden(bundle_dir: Path, test_set: EvalSet, test_outputs: dict[str, np.ndarray], seed: int,
             tol: Tolerance) -> GoldenSet:
     """A stratified subset of the test set; its tolerance is what this build measured on it, with headroom."""
     idx = pick_golden(test_set.labels, GOLDEN_COUNT, seed)
     inputs, reference, labels = test_set.inputs[idx], test_set.reference[idx], test_set.labels[idx]
-    write_golden(bundle_dir / GOLDEN_FILE, inputs, reference, labels)
-    here = compare_logits(reference, test_logits[idx])
+    extras = {name: values[idx] for name, values in test_set.extras.items()}
+    write_golden(bundle_dir / GOLDEN_FILE, inputs, reference, labels, extras)
+    here = compare_logits(reference, test_outputs[LOGITS][idx])
     atol = tol.max_abs_prob_delta if tol.max_abs_prob_delta is not None else 0.05
     # the golden check on a device must reproduce what this build measured, with headroom
     atol = max(atol, 2 * here.max_abs_prob_delta)
     return GoldenSet(file=file_entry(bundle_dir, GOLDEN_FILE), count=len(idx), atol_prob=float(atol),
-                     min_agreement=min(tol.min_agreement, here.agreement))
+                     min_agreement=min(tol.min_agreement, here.agreement),
+                     atol_outputs={name: output_tolerance(ref, test_outputs[name][idx])
+                                   for name, ref in extras.items()})
 
 
 def _report_file(bundle_dir: Path, relative: str, data: dict) -> Any:

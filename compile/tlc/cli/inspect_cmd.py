@@ -31,6 +31,8 @@ def inspect(bundle: Path, as_json: bool) -> int:
     console.print(f"input: {spec.name} N×{spec.height}×{spec.width}×{spec.channels} {spec.dtype} {spec.layout}; "
                   f"values {prep.value_range[0]:g}..{prep.value_range[1]:g} ({prep.source_bit_depth}-bit), "
                   f"channels {prep.channel_rule}, resize {prep.resize} (in the runtime)")
+    if manifest.extra_outputs:
+        console.print(f"outputs: logits, then {', '.join(manifest.extra_outputs)}")
     t = manifest.target
     console.print(f"target: {t.name} ({t.backend}, {t.device}, {t.precision})")
     table = Table("artifact", "format", "backend", "precision", "files")
