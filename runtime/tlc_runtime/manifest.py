@@ -280,6 +280,9 @@ class Manifest:
         if set(self.golden.atol_outputs) != set(self.extra_outputs):
             raise ValueError(f"golden atol_outputs covers {show(sorted(self.golden.atol_outputs))}, "
                              f"the outputs after the logits are {show(list(self.extra_outputs))}")
+        if self.uncertainty is not None and not {"total", "aleatoric", "epistemic"} <= set(self.extra_outputs):
+            raise ValueError(f"the uncertainty section needs graph outputs total, aleatoric and epistemic; "
+                             f"the outputs after the logits are {show(list(self.extra_outputs))}")
         if not self.artifacts:
             raise ValueError("the bundle lists no artifacts")
         names = [a.name for a in self.artifacts]

@@ -10,6 +10,7 @@ import numpy as np
 
 from .conformal import prediction_sets
 from .manifest import LOGITS, ConformalRule, Manifest
+from .uncertainty import with_uncertainty
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[Prediction]:
     """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
-    and the conformal set from the logits; the manifest's sections give the extra outputs a meaning."""
-    return predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    and the conformal set from the logits; the manifest's sections give the extra outputs a meaning
+    (``uncertainty``: MC-dropout parts, abstain above the epistemic threshold)."""
+    predictions = predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    return with_uncertainty(predictions, outputs, manifest.uncertainty)
 
 
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],

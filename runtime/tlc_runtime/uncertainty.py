@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import BundleError
 from .manifest import UncertaintyRule
-from .results import Prediction
+
+if TYPE_CHECKING:
+    from .results import Prediction
 
 PARTS = ("aleatoric", "epistemic", "total")
 

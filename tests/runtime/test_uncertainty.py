@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 from tlc_runtime.errors import BundleError, SchemaError
-from tlc_runtime.manifest import MANIFEST_NAME, ConformalRule, UncertaintyRule, read_manifest
-from tlc_runtime.results import predictions_from_logits
+from tlc_runtime.manifest import MANIFEST_NAME, ConformalRule, OutputSpec, UncertaintyRule, read_manifest
+from tlc_runtime.results import predictions_from_logits, predictions_from_outputs
 from tlc_runtime.uncertainty import uncertainty, with_uncertainty
 
 NAMES = ("a", "b", "c")
@@ -54,12 +54,36 @@ def test_a_rule_without_its_graph_outputs_is_a_bundle_error():
         uncertainty({"logits": np.zeros((2, 3)), "total": np.zeros(2), "aleatoric": np.zeros(2)}, RULE, 2)
 
 
+def _with_uncertainty_outputs(manifest, rule=RULE):
+    """``manifest`` listing the three uncertainty outputs after its logits, with ``rule``."""
+    scores = tuple(OutputSpec(name=n, activation=None, kind="score") for n in ("total", "aleatoric", "epistemic"))
+    golden = dataclasses.replace(manifest.golden, atol_outputs={n.name: 1e-4 for n in scores})
+    return dataclasses.replace(manifest, outputs=(manifest.outputs[0], *scores), golden=golden, uncertainty=rule)
+
+
 def test_the_section_round_trips_and_old_manifests_have_none(make_bundle, grey_bundle):
     assert "uncertainty" not in (grey_bundle.path / MANIFEST_NAME).read_text()
     assert read_manifest(grey_bundle.path).uncertainty is None
     bundle = make_bundle()
-    bundle.write_manifest(dataclasses.replace(bundle.manifest, uncertainty=RULE))
+    bundle.write_manifest(_with_uncertainty_outputs(bundle.manifest))
     assert read_manifest(bundle.path).uncertainty == RULE
+
+
+def test_predictions_from_outputs_apply_the_manifests_rule(make_bundle):
+    manifest = _with_uncertainty_outputs(make_bundle().manifest)
+    outputs = _outputs()
+    preds = predictions_from_outputs(outputs, dataclasses.replace(manifest, class_names=NAMES))
+    assert [p.abstain for p in preds] == [False, False, True]
+    assert preds[2].uncertainty["epistemic"] == pytest.approx(0.38)
+
+
+def test_a_section_without_its_graph_outputs_is_refused(make_bundle):
+    bundle = make_bundle()
+    data = json.loads(bundle.manifest.to_json())
+    data["uncertainty"] = dataclasses.asdict(RULE)
+    (bundle.path / MANIFEST_NAME).write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SchemaError, match="total, aleatoric and epistemic"):
+        read_manifest(bundle.path)
 
 
 @pytest.mark.parametrize("change, said", [({"samples": 1}, "samples"), ({"rate": 1.0}, "rate"),
@@ -67,7 +91,7 @@ def test_the_section_round_trips_and_old_manifests_have_none(make_bundle, grey_b
                                           ({"epistemic_threshold": -0.1}, "epistemic_threshold")])
 def test_a_bad_section_is_a_schema_error(make_bundle, change, said):
     bundle = make_bundle()
-    data = json.loads(bundle.manifest.to_json())
+    data = json.loads(_with_uncertainty_outputs(bundle.manifest).to_json())
     data["uncertainty"] = {**dataclasses.asdict(RULE), **change}
     (bundle.path / MANIFEST_NAME).write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(SchemaError, match=said):

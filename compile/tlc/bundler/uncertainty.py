@@ -45,7 +45,7 @@ def wrap(model, run: RunInfo, samples: int | None):
         return model
     from ..models.mc_dropout import McDropoutModel
 
-    return McDropoutModel(model, samples, run.seed, (run.img_size, run.img_size)).eval()
+    return McDropoutModel.for_run(model, run, samples, run.seed)
 
 
 def uncertainty_rule(run: RunInfo, samples: int, val_epistemic: np.ndarray) -> UncertaintyRule:

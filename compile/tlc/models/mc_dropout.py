@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from .deploy import DeployModel
+
+if TYPE_CHECKING:
+    from ..runs import RunInfo
 
 DEFAULT_SAMPLES = 16
 DEFAULT_SEED = 0
@@ -85,6 +89,11 @@ class McDropoutModel(nn.Module):
             shape = _stage_input_shape(classifier, image_size)
             self.stage = _StageSamples(dropout_masks(samples, shape, spec.rate, gen))
             classifier.last_stage_entry().register_forward_pre_hook(self.stage.hook)
+
+    @classmethod
+    def for_run(cls, model: DeployModel, run: RunInfo, samples: int, seed: int) -> McDropoutModel:
+        """The wrapper of ``run``'s deploy model at its image size (eval mode)."""
+        return cls(model, samples, seed, (run.img_size, run.img_size)).eval()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         classifier = self.model.classifier

@@ -68,3 +68,71 @@ def test_the_summary_line_names_the_mean_the_share_above_and_the_accuracies():
                              "epistemic_threshold": 0.04, "accuracy_below": 0.9, "accuracy_above": None})
     assert "16 samples" in line and "0.0123" in line and "5.0% above the threshold 0.04" in line
     assert "90.0% below, — above" in line
+
+
+@pytest.fixture(scope="module")
+def mc_run(ten_class_run):
+    """ten_class_run's data and recipe, trained with MC dropout 0.3 in the head and on the last stage's input."""
+    from tlc.train import TrainConfig, train
+
+    config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=160, patience=None,
+                         mc_dropout=0.3, mc_dropout_where="head+stage")
+    train(ten_class_run.parent / "digits.npz", ten_class_run.parent / "mc-run", config, progress=False)
+    return ten_class_run.parent / "mc-run"
+
+
+def _observed(target: str, precision: str):
+    from tlc.targets import load_target
+
+    tol = dataclasses.replace(load_target(target).tolerance(precision), confidence=0.0)
+    if precision == "int8":  # a one-epoch model on 30 images a class: an INT8 margin it can meet
+        tol = dataclasses.replace(tol, min_agreement=0.8, max_balanced_accuracy_drop=0.2)
+    return tol
+
+
+@pytest.mark.parametrize(("target", "precision"), [("x86-cpu", "fp32"), ("x86-cpu", "int8"), ("intel-cpu", "fp32")])
+def test_an_mc_run_builds_a_bundle_with_uncertainty_end_to_end(mc_run, tmp_path, target, precision):
+    import tlc_runtime
+    from tlc.data import load_dataset
+
+    if target == "intel-cpu":
+        pytest.importorskip("openvino")
+    result = build_bundle(mc_run, target, tmp_path / "bundle", precision=precision,
+                          tolerance=_observed(target, precision), log=lambda _m: None)
+    manifest, info = result.manifest, read_run_info(mc_run)
+    assert manifest.extra_outputs == ("total", "aleatoric", "epistemic")
+    assert set(manifest.golden.atol_outputs) == set(manifest.extra_outputs)
+    rule = manifest.uncertainty
+    assert (rule.samples, rule.rate, rule.where, rule.seed) == (DEFAULT_SAMPLES, 0.3, "head+stage", info.seed)
+    clf = tlc_runtime.load(tmp_path / "bundle", check=True)
+    assert clf.check().passed
+    # the threshold is the 95th percentile of this artifact's own validation epistemic values
+    val_images, _ = load_dataset(info.data.source, seed=info.seed, **info.data_options()).arrays("val", 16)
+    val = clf.predict_outputs(val_images)
+    assert rule.epistemic_threshold == pytest.approx(float(np.quantile(val["epistemic"], 0.95)), rel=1e-5, abs=1e-9)
+    preds = clf.predict_batch(list(val_images[:40]))
+    for pred, epistemic in zip(preds, val["epistemic"][:40], strict=True):
+        assert pred.uncertainty["epistemic"] == pytest.approx(float(epistemic), rel=1e-5, abs=1e-7)
+        above = pred.uncertainty["epistemic"] > rule.epistemic_threshold
+        assert pred.abstain == (len(pred.prediction_set or ()) > 1 or above)
+    test = result.report["uncertainty"]["test"]
+    assert 0 <= test["above_threshold"] <= 1 and test["mean_epistemic"] >= 0
+
+
+def test_verify_reports_the_bundles_uncertainty(mc_run, tmp_path, capsys):
+    from tlc.verify.runner import verify
+
+    out = tmp_path / "bundle"
+    build_bundle(mc_run, "x86-cpu", out, tolerance=_observed("x86-cpu", "fp32"), log=lambda _m: None)
+    result = verify(out, str(mc_run.parent / "digits.npz"), split="test", confidence=0.0, log=lambda _m: None)
+    assert result.comparison.agreement == 1.0, "the reference must be the same MC-dropout graph"
+    shown = result.extra["uncertainty"]
+    assert shown["samples"] == DEFAULT_SAMPLES and 0 <= shown["above_threshold"] <= 1 and shown["n"] == 300
+    assert run(["verify", str(out), "--data", str(mc_run.parent / "digits.npz"), "--confidence", "0"]) == 0
+    assert "MC dropout (16 samples" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_default_build_of_a_run_without_mc_dropout_has_no_uncertainty(tiny_run_dir, tmp_path):
+    result = build_bundle(tiny_run_dir, "x86-cpu", tmp_path / "b", log=lambda _m: None)
+    assert result.manifest.uncertainty is None and result.manifest.extra_outputs == ()
+    assert "uncertainty" not in result.report
