@@ -36,6 +36,28 @@ class DataInfo:
     dropped_duplicates: tuple[dict[str, str], ...] = ()  # train images removed by --duplicates drop
 
 
+MC_DROPOUT_WHERE = ("head", "head+stage")
+
+
+@dataclass(frozen=True)
+class McDropout:
+    """Dropout a run trained with for MC-dropout uncertainty (``tlc train --mc-dropout``): ``rate``
+    before the head's linear layer and, with ``where`` "head+stage", also on the input of the
+    backbone's last stage. The modules hold no weights, so the state_dict keys stay the plain ones."""
+
+    rate: float
+    where: Literal["head", "head+stage"] = "head"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < 1:
+            raise ValueError(f"MC dropout rate must be in (0, 1), got {self.rate:g}")
+        if self.where not in MC_DROPOUT_WHERE:
+            raise ValueError(f"MC dropout where must be one of {', '.join(MC_DROPOUT_WHERE)}, got {self.where!r}")
+
+    def describe(self) -> str:
+        return f"MC dropout {self.rate:g} ({self.where})"
+
+
 @dataclass(frozen=True)
 class MemberInfo:
     """One member of an ensemble run: a complete run directory copied to ``path`` (relative to the
@@ -68,6 +90,7 @@ class RunInfo:
     test_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = BEST_CHECKPOINT
     channel_adapter: Literal["replicate", "learned"] = "replicate"  # tlc.models.classifier.make_adapter
+    mc_dropout: McDropout | None = field(default=None, metadata={"omit_default": True})
     members: tuple[MemberInfo, ...] = ()  # an ensemble run (arch "ensemble"): its members, see tlc.models.ensemble
 
     @property

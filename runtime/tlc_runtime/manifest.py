@@ -228,6 +228,29 @@ class ConformalRule:
 
 
 @dataclass(frozen=True)
+class UncertaintyRule:
+    """MC-dropout uncertainty computed in the graph (``tlc_runtime.uncertainty``): ``samples`` fixed-mask
+    dropout passes at ``rate`` (``where``: "head" or "head+stage"), masks drawn from ``seed`` at build
+    time; the graph's extra outputs ``total``, ``aleatoric`` and ``epistemic`` (nats). An image whose
+    epistemic uncertainty exceeds ``epistemic_threshold`` (the 95th percentile of the artifact's own
+    validation values) abstains."""
+
+    samples: int
+    rate: float
+    where: Literal["head", "head+stage"]
+    seed: int
+    epistemic_threshold: float
+
+    def __post_init__(self) -> None:
+        if self.samples < 2:
+            raise ValueError(f"samples {self.samples} must be at least 2")
+        if not 0 < self.rate < 1:
+            raise ValueError(f"rate {self.rate:g} must be within 0..1 (exclusive)")
+        if not self.epistemic_threshold >= 0:
+            raise ValueError(f"epistemic_threshold {self.epistemic_threshold:g} must be >= 0")
+
+
+@dataclass(frozen=True)
 class Manifest:
     schema_version: int
     model_name: str
@@ -246,6 +269,7 @@ class Manifest:
     files: dict[str, FileEntry] = field(default_factory=dict)
     calibration: Calibration | None = field(default=None, metadata={"omit_default": True})
     conformal: ConformalRule | None = field(default=None, metadata={"omit_default": True})
+    uncertainty: UncertaintyRule | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -255,6 +279,9 @@ class Manifest:
         check_outputs(self.outputs)
         if set(self.golden.atol_outputs) != set(self.extra_outputs):
             raise ValueError(f"golden atol_outputs covers {show(sorted(self.golden.atol_outputs))}, "
+                             f"the outputs after the logits are {show(list(self.extra_outputs))}")
+        if self.uncertainty is not None and not {"total", "aleatoric", "epistemic"} <= set(self.extra_outputs):
+            raise ValueError(f"the uncertainty section needs graph outputs total, aleatoric and epistemic; "
                              f"the outputs after the logits are {show(list(self.extra_outputs))}")
         if not self.artifacts:
             raise ValueError("the bundle lists no artifacts")

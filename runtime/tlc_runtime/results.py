@@ -10,6 +10,7 @@ import numpy as np
 
 from .conformal import prediction_sets
 from .manifest import LOGITS, ConformalRule, Manifest
+from .uncertainty import with_uncertainty
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,10 @@ class Prediction:
     ``probabilities`` maps class name to probability, in the order of the model's class names
     (calibrated when the bundle records a temperature: it is folded into the graph).
     ``prediction_set``: the classes (model order) the bundle's conformal rule keeps, always holding
-    ``label``; None when the bundle has no rule. ``abstain``: the set holds more than one label
-    (refer the image to a human).
+    ``label``; None when the bundle has no rule. ``uncertainty``: MC-dropout {"aleatoric",
+    "epistemic", "total"} in nats (``tlc_runtime.uncertainty``); None when the bundle has none.
+    ``abstain``: the set holds more than one label, or the epistemic uncertainty is above the
+    bundle's threshold (refer the image to a human).
     """
 
     label: str
@@ -29,13 +32,15 @@ class Prediction:
     probabilities: dict[str, float]
     prediction_set: list[str] | None = None
     abstain: bool = False
+    uncertainty: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
         return {"label": self.label, "index": self.index, "confidence": self.confidence,
                 "probabilities": dict(self.probabilities),
                 "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
-                "abstain": self.abstain}
+                "abstain": self.abstain,
+                "uncertainty": None if self.uncertainty is None else dict(self.uncertainty)}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -48,8 +53,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[Prediction]:
     """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
-    and the conformal set from the logits; the manifest's sections give the extra outputs a meaning."""
-    return predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    and the conformal set from the logits; the manifest's sections give the extra outputs a meaning
+    (``uncertainty``: MC-dropout parts, abstain above the epistemic threshold)."""
+    predictions = predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    return with_uncertainty(predictions, outputs, manifest.uncertainty)
 
 
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],

@@ -30,6 +30,7 @@ from .members import member_checks
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
+from .uncertainty import mc_samples, rule_and_report, wrap
 
 GOLDEN_COUNT = 32
 MAX_EVAL = 1000
@@ -81,6 +82,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     from ..models.checkpoint import load_deploy_model  # torch: imported only when building
 
     model, run = load_deploy_model(run_dir)
+    samples = mc_samples(run, trust.mc_samples)  # refuses --mc-samples for a run without --mc-dropout
+    model = wrap(model, run, samples)
     dataset = _dataset(run, data)
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
@@ -112,10 +115,12 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
     members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
+    uncertainty, uncertain = rule_and_report(run, samples, val_outputs, test_outputs, test_set.labels, log)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               **({"members": members} if members else {}),
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
-              "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}
+              "verdict": verdict.to_dict(), **trusted, **uncertain,
+              "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
         class_names=run.class_names, input=spec, preprocessing=run.preprocessing, outputs=output_specs(fp32_onnx),
@@ -132,7 +137,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                       "resolution": verdict.resolution, "passed": True},
         files={"build_report": _report_file(staging.path, "reports/build.json", report),
                "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
-        calibration=fitted, conformal=rule)
+        calibration=fitted, conformal=rule, uncertainty=uncertainty)
     return manifest, verification, report
 
 

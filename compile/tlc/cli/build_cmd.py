@@ -30,13 +30,16 @@ from .output import console, log, pct, phrases
                    "and without this flag a validation split too small for the sets gives a bundle without them).")
 @click.option("--conformal", type=click.Choice(["lac", "aps"]), default="lac", show_default=True,
               help="Conformal score: lac (smallest sets; best with two classes) or aps (adaptive, non-randomised).")
+@click.option("--mc-samples", type=int, default=None, metavar="K",
+              help="MC-dropout passes in the graph (aleatoric/epistemic uncertainty; fixed seeded masks); default "
+                   "16 for a run trained with --mc-dropout, else off.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None,
               help="Sign the bundle with this Ed25519 private key (tlc keygen), before it is moved into place.")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
           min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float | None,
-          conformal: str, overwrite: bool, sign_key: Path | None) -> None:
+          conformal: str, mc_samples: int | None, overwrite: bool, sign_key: Path | None) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -58,6 +61,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     except ValueError as exc:
         raise ConfigError(f"budget: {exc}") from None
     trust = TrustOptions(calibrate=not no_calibrate, conformal=conformal, required=coverage is not None,
+                         mc_samples=mc_samples,
                          **({} if coverage is None else {"coverage": coverage}))
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
     key = None
@@ -84,3 +88,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     else:
         console.print(f"{sets['method'].upper()} prediction sets at {sets['coverage']:.0%}: test coverage "
                       f"{pct(sets['test']['empirical_coverage'])}, mean set size {sets['test']['mean_set_size']:.3f}")
+    if result.report.get("uncertainty"):
+        from ..verify.uncertainty import uncertainty_line
+
+        console.print(uncertainty_line(result.report["uncertainty"]["test"]))

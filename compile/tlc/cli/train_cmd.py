@@ -56,11 +56,18 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_
                    "lung | bone | soft-tissue | brain | CENTER,WIDTH; windowed values span 0..65535.")
 @click.option("--dicom-rescale/--no-dicom-rescale", default=None,
               help="Apply RescaleSlope/Intercept (e.g. to HU) to .dcm pixels; default: on with a window, off without.")
+@click.option("--mc-dropout", default=None, type=float, metavar="RATE",
+              help="Train with dropout RATE (0 < RATE < 1) for MC-dropout uncertainty (tlc build --mc-samples); "
+                   "default off. Not inherited from a --weights run.")
+@click.option("--mc-dropout-where", type=click.Choice(["head", "head+stage"]), default="head", show_default=True,
+              help="Where MC dropout goes: before the head's linear layer, or also on the input of the "
+                   "backbone's last stage.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
-          roi: str | None, channel_adapter: str, members: int) -> None:
+          roi: str | None, channel_adapter: str, members: int, mc_dropout: float | None,
+          mc_dropout_where: str) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -71,7 +78,8 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
                          dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
-                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
+                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()),
+                         mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where)
     if members != 1:
         from ..train.ensemble import train_members
 
@@ -83,4 +91,4 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
     auc = metrics.get("auc")
     phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
             f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}",
-            f"AUC={'—' if auc is None else f'{auc:.4f}'}")
+            f"AUC={'—' if auc is None else f'{auc:.4f}'}", info.mc_dropout.describe() if info.mc_dropout else "")

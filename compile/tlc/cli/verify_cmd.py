@@ -101,3 +101,7 @@ def _print_trust(extra: dict) -> None:
         console.print(f"{sets['method'].upper()} prediction sets for {sets['coverage']:.0%} coverage: empirical "
                       f"coverage {pct(sets['empirical_coverage'])}, mean set size {sets['mean_set_size']:.3f}, "
                       f"abstain {pct(sets['abstain_rate'])}")
+    if extra.get("uncertainty"):
+        from ..verify.uncertainty import uncertainty_line
+
+        console.print(uncertainty_line(extra["uncertainty"]))

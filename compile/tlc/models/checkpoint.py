@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import ConfigError, WeightsError
-from ..runs import RunInfo, read_run_info
+from ..runs import McDropout, RunInfo, read_run_info
 from .classifier import Classifier
 from .deploy import DeployModel
 
@@ -46,10 +46,12 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     except Exception as exc:  # safetensors raises its own error types (and OSError)
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
 
-def load_model_file(path: Path, arch: str, num_classes: int, channel_adapter: str = "replicate") -> Classifier:
-    """A Classifier restored from a checkpoint written by :func:`save_model`."""
+def load_model_file(path: Path, arch: str, num_classes: int, channel_adapter: str = "replicate",
+                    mc_dropout: McDropout | None = None) -> Classifier:
+    """A Classifier restored from a checkpoint written by :func:`save_model` (``mc_dropout``: the
+    dropout it was trained with, which the file does not hold)."""
     state, _ = read_safetensors(path)
-    model = create_model(arch, num_classes, channel_adapter=channel_adapter)
+    model = create_model(arch, num_classes, channel_adapter=channel_adapter, mc_dropout=mc_dropout)
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")] + result.unexpected_keys
     if bad:
@@ -67,7 +69,7 @@ def load_run_model(run_dir: str | Path) -> tuple[Classifier, RunInfo]:
     path = run_dir / info.checkpoint
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint {info.checkpoint} (the run never finished an epoch)")
-    model = load_model_file(path, info.arch, len(info.class_names), info.channel_adapter)
+    model = load_model_file(path, info.arch, len(info.class_names), info.channel_adapter, info.mc_dropout)
     return model.eval(), info
 
 def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel | EnsembleModel, RunInfo]:

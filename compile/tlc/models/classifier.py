@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
+    from ..runs import McDropout
     from .registry import ArchSpec
 
 
@@ -53,10 +54,14 @@ class Classifier(nn.Module):
     ``forward`` takes normalised NCHW float input (3 channels) and returns logits. The state_dict
     keys are ``backbone.<torchvision key>``, ``head.norm.*`` (statistics only) and ``head.fc.*``, plus
     ``adapter.*`` with ``channel_adapter="learned"`` (see :func:`make_adapter`).
+
+    ``mc_dropout`` (None: the architecture's own head dropout) sets the head's dropout rate and, with
+    where "head+stage", adds ``stage_drop``: dropout on the input of the backbone's last stage, applied
+    by a forward pre-hook so the backbone keeps torchvision's layout (dropout has no state_dict keys).
     """
 
     def __init__(self, spec: ArchSpec, backbone: nn.Module, num_features: int, num_classes: int,
-                 channel_adapter: ChannelAdapter = "replicate") -> None:
+                 channel_adapter: ChannelAdapter = "replicate", mc_dropout: McDropout | None = None) -> None:
         super().__init__()
         self.channel_adapter = channel_adapter
         self.adapter = make_adapter() if channel_adapter == "learned" else None
@@ -65,7 +70,19 @@ class Classifier(nn.Module):
         self.num_features = num_features
         self.num_classes = num_classes
         self.backbone = backbone
-        self.head = make_head(num_features, num_classes, spec.dropout)
+        self.mc_dropout = mc_dropout
+        self.head_dropout = mc_dropout.rate if mc_dropout else spec.dropout
+        self.head = make_head(num_features, num_classes, self.head_dropout)
+        if mc_dropout is not None and mc_dropout.where == "head+stage":
+            self.stage_drop = nn.Dropout(mc_dropout.rate)
+            self.last_stage_entry().register_forward_pre_hook(self._drop_stage_input)
+
+    def _drop_stage_input(self, _module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return (self.stage_drop(args[0]), *args[1:])
+
+    def last_stage_entry(self) -> nn.Module:
+        """The first module the backbone calls in its last stage (its input is the stage's input)."""
+        return next(iter(self.backbone_stages()[-1].children()))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled feature vectors (N×num_features)."""
@@ -80,7 +97,7 @@ class Classifier(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head with a freshly initialised one for ``num_classes`` classes."""
         device = self.head.fc.weight.device
-        self.head = make_head(self.num_features, num_classes, self.spec.dropout).to(device)
+        self.head = make_head(self.num_features, num_classes, self.head_dropout).to(device)
         self.num_classes = num_classes
 
     def backbone_parameters(self) -> Iterator[nn.Parameter]:

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from torch import nn
 
+    from ..runs import McDropout
     from .classifier import Classifier
 
 # builder() -> (backbone module giving pooled features, feature width)
@@ -75,8 +76,9 @@ def get_arch(name: str) -> ArchSpec:
 
 
 def create_model(arch: str, num_classes: int, weights: str | Path | None = None,
-                 channel_adapter: str = "replicate") -> Classifier:
-    """A :class:`Classifier` for ``arch`` with a ``num_classes`` head.
+                 channel_adapter: str = "replicate", mc_dropout: McDropout | None = None) -> Classifier:
+    """A :class:`Classifier` for ``arch`` with a ``num_classes`` head (``channel_adapter``, ``mc_dropout``:
+    see Classifier).
 
     ``channel_adapter``: "replicate" (grey input replicated to 3 channels, nothing learned) or
     "learned" (a trainable 1×1 convolution in front of the backbone, see ``classifier.make_adapter``).
@@ -92,7 +94,7 @@ def create_model(arch: str, num_classes: int, weights: str | Path | None = None,
     if num_classes < 1:
         raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
     backbone, num_features = spec.build_backbone()
-    model = Classifier(spec, backbone, num_features, num_classes, channel_adapter)  # type: ignore[arg-type]
+    model = Classifier(spec, backbone, num_features, num_classes, channel_adapter, mc_dropout)  # type: ignore[arg-type]
     if weights is not None:
         from .weights import resolve_weights
 

@@ -143,4 +143,5 @@ def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dic
         val_metrics=val_metrics,
         test_metrics=test_metrics or {},
         channel_adapter=config.channel_adapter,
+        mc_dropout=config.mc_dropout_spec,
     )
