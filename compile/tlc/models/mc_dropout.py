@@ -99,7 +99,7 @@ class McDropoutModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         classifier = self.model.classifier
-        features = classifier.backbone(self.model.preprocess(x))   # N×F, or (K·N)×F with stage masks
+        features = classifier.forward_features(self.model.preprocess(x))  # N×F, or (K·N)×F with stage masks
         normed = classifier.head.norm(features)
         if self.stage is not None:
             normed = normed.reshape(self.samples, -1, normed.shape[-1])

@@ -19,12 +19,14 @@ PREP = Preprocessing(resize="antialias-bilinear", value_range=(0.0, 255.0), mean
                      std=IMAGENET_STD, channel_rule="replicate", source_bit_depth=8)
 
 
-def _deploy(where: str | None, arch: str = "resnet18") -> DeployModel:
+def _deploy(where: str | None, arch: str = "resnet18", adapter: str = "replicate") -> DeployModel:
     torch.manual_seed(0)
     mc = McDropout(0.3, where) if where else None
-    classifier = create_model(arch, 3, mc_dropout=mc)
+    classifier = create_model(arch, 3, mc_dropout=mc, channel_adapter=adapter)
     with torch.no_grad():  # a head that separates classes, so probabilities are not all uniform
         classifier.head.fc.weight.mul_(8.0)
+        if classifier.adapter is not None:  # a trained adapter is no identity
+            classifier.adapter.weight.add_(0.5 * torch.randn_like(classifier.adapter.weight))
     return DeployModel(classifier, PREP, input_channels=1).eval()
 
 
@@ -37,7 +39,7 @@ def _direct(wrapper: McDropoutModel, x: torch.Tensor) -> dict[str, np.ndarray]:
     """The definition, one dropout pass at a time on a plain copy of the weights with the wrapper's masks,
     entropies in float64."""
     source = wrapper.model.classifier
-    plain = create_model(source.arch, source.num_classes).eval()
+    plain = create_model(source.arch, source.num_classes, channel_adapter=source.channel_adapter).eval()
     plain.load_state_dict(source.state_dict())
     pixels = wrapper.model.preprocess(x)
     probs = []
@@ -47,7 +49,7 @@ def _direct(wrapper: McDropoutModel, x: torch.Tensor) -> dict[str, np.ndarray]:
             mask = wrapper.stage.masks[k]
             handle = plain.last_stage_entry().register_forward_pre_hook(lambda _m, a, m=mask: (a[0] * m,))
         try:
-            features = plain.backbone(pixels)
+            features = plain.forward_features(pixels)
         finally:
             if handle is not None:
                 handle.remove()
@@ -60,9 +62,10 @@ def _direct(wrapper: McDropoutModel, x: torch.Tensor) -> dict[str, np.ndarray]:
     return {"logits": np.log(mean), "total": total, "aleatoric": aleatoric, "epistemic": total - aleatoric}
 
 
-@pytest.mark.parametrize("where", ["head", "head+stage"])
-def test_outputs_match_a_direct_computation_with_the_same_masks(where, pixels):
-    wrapper = McDropoutModel(_deploy(where), samples=6, seed=3, image_size=(SIZE, SIZE))
+@pytest.mark.parametrize(("where", "adapter"), [("head", "replicate"), ("head+stage", "replicate"),
+                                                ("head", "learned")])
+def test_outputs_match_a_direct_computation_with_the_same_masks(where, adapter, pixels):
+    wrapper = McDropoutModel(_deploy(where, adapter=adapter), samples=6, seed=3, image_size=(SIZE, SIZE))
     x = torch.from_numpy(pixels)
     with torch.no_grad():
         got = {k: v.double().numpy() for k, v in wrapper(x).items()}
