@@ -144,3 +144,9 @@ def _check_ant_junit(path) -> None:
 def ant_junit():
     """``ant_junit(path)``: assert the file is valid Ant-schema JUnit XML (see _check_ant_junit)."""
     return _check_ant_junit
+
+
+@pytest.fixture(autouse=True)
+def _fresh_said_cache(tmp_path_factory, monkeypatch):
+    """Each test starts with nothing said (tlc.said remembers warnings across commands)."""
+    monkeypatch.setenv("TLC_CACHE_DIR", str(tmp_path_factory.mktemp("tlc-cache")))

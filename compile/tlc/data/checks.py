@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..said import first_time
 from .records import RawData
 
 DUPLICATE_POLICIES = ("error", "drop")
@@ -74,8 +76,10 @@ def check_leaks(raw: RawData, splits: Sequence[str]) -> dict[str, int]:
         if (a, b) == ("train", "test"):
             raise DataError(f"{raw.source}: the same image is in train and test: {pair}{more}; they inflate "
                             "test scores: remove the copies, or drop the train copies (tlc train --duplicates drop)")
-        warnings.warn(f"{raw.source}: identical images in {a} and {b}: {pair}{more}", DataWarning,
-                      stacklevel=4)
+        key = hashlib.sha256(f"{a}/{b}".encode() + b"".join(sorted(shared))).hexdigest()
+        if first_time(key):  # the same copies in the same data: said once, not on every train, build, verify
+            warnings.warn(f"{raw.source}: identical images in {a} and {b}: {pair}{more} "
+                          "(said once for these images)", DataWarning, stacklevel=4)
     return counts
 
 

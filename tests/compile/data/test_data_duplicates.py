@@ -79,3 +79,37 @@ def test_drop_changes_the_content_hash_and_is_a_no_op_without_duplicates(tmp_pat
 def test_unknown_policy_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"duplicates must be one of error, drop, got 'keep'"):
         load_dataset(_leaky_npz(tmp_path / "leak.npz"), duplicates="keep")
+
+
+def test_the_same_duplicates_are_reported_once_not_on_every_load(tmp_path, monkeypatch):
+    import warnings
+
+    rng = np.random.default_rng(1)
+    train = rng.integers(0, 256, (4, 6, 6)).astype(np.uint8)
+    np.savez(tmp_path / "v.npz", train_images=train, train_labels=np.array([0, 1, 0, 1]),
+             val_images=train[:1].copy(), val_labels=np.array([0]))
+    with pytest.warns(DataWarning, match="said once"):
+        first = load_dataset(tmp_path / "v.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # train, build and verify load the same data again: silence
+        again = load_dataset(tmp_path / "v.npz")
+    assert first.duplicates == again.duplicates == {"train/val": 1}  # still recorded in the dataset
+    other = train.copy()
+    other[3] = 255 - other[3]
+    np.savez(tmp_path / "w.npz", train_images=other, train_labels=np.array([0, 1, 0, 1]),
+             val_images=other[3:].copy(), val_labels=np.array([1]))
+    with pytest.warns(DataWarning):  # other copies: said again
+        load_dataset(tmp_path / "w.npz")
+
+
+def test_an_unwritable_cache_says_it_every_time(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("TLC_CACHE_DIR", str(blocker / "tlc"))
+    rng = np.random.default_rng(2)
+    train = rng.integers(0, 256, (4, 6, 6)).astype(np.uint8)
+    np.savez(tmp_path / "v.npz", train_images=train, train_labels=np.array([0, 1, 0, 1]),
+             val_images=train[:1].copy(), val_labels=np.array([0]))
+    for _ in range(2):
+        with pytest.warns(DataWarning):
+            load_dataset(tmp_path / "v.npz")
