@@ -91,7 +91,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     _require_decidable(tolerance, run.class_names, eval_set, test_set)
     sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
-    calibration = _calibration(dataset, calib, run, target, precision, options)
+    calibration = _calibration(dataset, calib, run, target, precision, options, spec)
     what = f"an ensemble of {len(run.members)} members" if run.is_ensemble else run.arch
     log(f"exporting {what} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
@@ -150,7 +150,11 @@ def _dataset(run: RunInfo, data: Any):
         return data
     source = data or run.data.source
     if run.data.kind == "digits" and data is None:
-        raise ConfigError("this run was trained on the embedded digits set; pass its Dataset or --data")
+        raise ConfigError("this run was trained on data made in memory (scikit-learn's digits, e.g. by tlc demo), "
+                          "which run.json cannot point to; give the data with --data")
+    if data is None and not Path(source).exists():
+        raise ConfigError(f"the run's data {source} (the path recorded in its run.json at training) is not there "
+                          "any more; give the data with --data")
     dataset = load_dataset(source, seed=run.seed, **run.data_options())
     if tuple(dataset.class_names) != tuple(run.class_names):
         raise ConfigError(f"data {source} has classes {list(dataset.class_names)} but the run was trained "
@@ -175,15 +179,22 @@ def _eval_set(model, dataset, split: str, run: RunInfo, limit: int, log) -> Eval
 
 
 def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: str,
-                 options: dict[str, Any]) -> np.ndarray | None:
+                 options: dict[str, Any], spec) -> np.ndarray | None:
+    """INT8 calibration inputs: the run's training split, a labelled dataset's training split, or every
+    image of a flat unlabelled folder (calibration needs no labels)."""
     if precision != "int8":
         return None
     from ..data import Dataset, load_dataset
+    from ..data.unlabelled import is_flat_image_folder, read_unlabelled
     from ..quantize.calibration import select_calibration
 
-    source = dataset if calib is None else (calib if isinstance(calib, Dataset) else
-                                            load_dataset(calib, seed=run.seed, **run.data_options(splits=False)))
-    images, labels = source.arrays("train", run.img_size)
+    if calib is not None and not isinstance(calib, Dataset) and is_flat_image_folder(calib):
+        images = read_unlabelled(calib, spec, run.preprocessing)
+        labels = np.zeros(len(images), np.int64)
+    else:
+        source = dataset if calib is None else (calib if isinstance(calib, Dataset) else
+                                                load_dataset(calib, seed=run.seed, **run.data_options(splits=False)))
+        images, labels = source.arrays("train", run.img_size)
     n = int(options.get("calibration_samples") or target.calibration.samples)
     return select_calibration(images, labels, n=n, seed=run.seed, min_samples=target.calibration.min_samples)
 
