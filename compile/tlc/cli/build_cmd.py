@@ -7,11 +7,13 @@ from pathlib import Path
 import click
 
 from .output import console, log, pct, phrases
+from .targets_cmd import complete_target
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--target", "-t", required=True, help="Target name (tlc targets) or a target TOML file.")
+@click.option("--target", "-t", required=True, shell_complete=complete_target,
+              help="Target name (tlc targets) or a target TOML file.")
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Override the target's default precision.")

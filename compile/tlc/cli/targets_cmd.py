@@ -10,8 +10,16 @@ from .output import console, phrases, print_json, readable
 WIDE = 120  # narrower consoles (and pipes, 80 columns) get the table without descriptions
 
 
+def complete_target(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of a target name or alias (a path completes as a file in the shell)."""
+    from ..targets import builtin_targets
+
+    names = [n for t in builtin_targets().values() for n in (t.name, *t.aliases)]
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
 @click.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_target)
 @click.option("--json", "as_json", is_flag=True)
 def targets(name: str | None, as_json: bool) -> None:
     """List built-in targets, or show NAME (a target name, alias or TOML path) in full."""

@@ -87,3 +87,15 @@ def test_predict_json_ends_with_a_newline(tiny_bundle, tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
     out = _tlc("predict", str(tiny_bundle), str(tmp_path / "a.png"), "--json")
     assert out.endswith("]\n") and not out.endswith("\n\n")
+
+
+def test_shell_completion_offers_commands_and_target_names(monkeypatch):
+    def complete(words: str, index: int) -> str:
+        env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(index), "_TLC_COMPLETE": "bash_complete"}
+        proc = subprocess.run([sys.executable, "-c", "from tlc.cli.main import main; main()"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        return proc.stdout
+
+    assert "plain,targets" in complete("tlc tar", 1)
+    assert complete("tlc build runs/a --target x8", 4).split() == ["plain,x86-cpu"]
+    assert "plain,jetson-orin-nano" in complete("tlc targets jetson-o", 2)
