@@ -10,7 +10,7 @@ from .output import pct, phrases
 
 # What tlc.models.list_models() returns (kept here so --help needs no torchvision import; a test keeps them equal)
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-                 "efficientnet_b0", "vgg16", "vgg19")
+                 "efficientnet_b0", "vgg16", "vgg19", "small_cnn")
 
 
 @click.command()

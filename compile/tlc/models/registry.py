@@ -35,7 +35,7 @@ class ArchSpec:
     build_backbone: BackboneBuilder
     stages: StageSplitter
     head_prefix: str          # torchvision's classifier key prefix ("fc" or "classifier"), dropped on transfer
-    torchvision_name: str     # name for torchvision.models.get_model_weights
+    torchvision_name: str | None  # name for torchvision.models.get_model_weights; None: it has none
     dropout: float = 0.0      # dropout before the head's linear layer
 
 
@@ -43,14 +43,16 @@ _REGISTRY: dict[str, ArchSpec] = {}
 
 
 def register_model(name: str, *, stages: StageSplitter, head_prefix: str,
-                   torchvision_name: str | None = None,
+                   torchvision_name: str | None = None, torchvision_weights: bool = True,
                    dropout: float = 0.0) -> Callable[[BackboneBuilder], BackboneBuilder]:
-    """Decorator registering a backbone builder under ``name`` (torchvision_name defaults to name)."""
+    """Decorator registering a backbone builder under ``name`` (torchvision_name defaults to name;
+    ``torchvision_weights=False``: an architecture of tlc's own, trained from scratch or from a tlc run)."""
 
     def decorate(builder: BackboneBuilder) -> BackboneBuilder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ArchSpec(name, builder, stages, head_prefix, torchvision_name or name, dropout)
+        tv_name = (torchvision_name or name) if torchvision_weights else None
+        _REGISTRY[name] = ArchSpec(name, builder, stages, head_prefix, tv_name, dropout)
         return builder
 
     return decorate
@@ -70,7 +72,7 @@ def get_arch(name: str) -> ArchSpec:
     """The spec of ``name``; ConfigError listing the valid names when unknown."""
     _ensure_zoo()
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[name if name in _REGISTRY else name.replace("-", "_")]  # small-cnn = small_cnn
     except KeyError:
         raise ConfigError(f"unknown architecture {name!r}; valid: {', '.join(sorted(_REGISTRY))}") from None
 

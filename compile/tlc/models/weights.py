@@ -105,7 +105,10 @@ def _run_source(path: Path, arch: str) -> WeightsSource:
 def _torchvision_source(spec: str, arch: str) -> WeightsSource:
     from torchvision.models import get_model_weights, get_weight
 
-    enum = get_model_weights(get_arch(arch).torchvision_name)
+    name = get_arch(arch).torchvision_name
+    if name is None:
+        raise WeightsError(f"{arch} has no torchvision weights; give --weights none, a weights file or a tlc run")
+    enum = get_model_weights(name)
     valid = ", ".join(["DEFAULT", *(f"{enum.__name__}.{w.name}" for w in enum)])
     try:
         weights = get_weight(spec) if "." in spec else enum[spec]

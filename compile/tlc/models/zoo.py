@@ -8,6 +8,7 @@ classifier weights, dropped on transfer anyway, and the small head suits small d
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 
@@ -83,3 +84,26 @@ def _register_features_model(name: str, wrap: Callable, starts: tuple[int, ...],
 
 for _name, (_wrap, _starts, _dropout) in _FEATURE_MODELS.items():
     _register_features_model(_name, _wrap, _starts, _dropout)
+
+
+SMALL_CNN_WIDTHS = (32, 64, 128, 256)
+
+
+def _small_cnn() -> tuple[nn.Module, int]:
+    """A few conv blocks trained from scratch (the "is a small custom CNN enough?" baseline): four
+    blocks of two 3×3 conv-BN-ReLU and a 2×2 max-pool (the last block pools globally instead),
+    about 1.2 M parameters, ``features`` laid out like the torchvision models so stages split alike."""
+    blocks: list[nn.Module] = []
+    previous = 3
+    for i, width in enumerate(SMALL_CNN_WIDTHS):
+        last = i == len(SMALL_CNN_WIDTHS) - 1
+        blocks.append(nn.Sequential(
+            nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1) if last else nn.MaxPool2d(2)))
+        previous = width
+    return nn.Sequential(OrderedDict(features=nn.Sequential(*blocks), flatten=nn.Flatten())), previous
+
+
+register_model("small_cnn", stages=lambda backbone: list(backbone.features.children()), head_prefix="classifier",
+               torchvision_weights=False)(_small_cnn)

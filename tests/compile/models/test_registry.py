@@ -48,7 +48,7 @@ def test_every_arch_builds_runs_and_resets_its_head(arch):
     assert all(keys.isdisjoint(other) for i, keys in enumerate(stage_ids) for other in stage_ids[i + 1:])
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", [a for a in ARCHS if get_arch(a).torchvision_name])
 def test_backbone_keeps_torchvision_state_dict_keys(arch):
     spec = get_arch(arch)
     with torch.device("meta"):  # keys and shapes only: skip the (slow) weight initialisation
@@ -100,3 +100,43 @@ def test_stages_run_in_sequence_to_the_pooled_features(arch):
         for stage in model.backbone_stages():
             h = stage(h)
         assert torch.allclose(h.mean(dim=(2, 3)), model.forward_features(x), atol=1e-5)
+
+
+def test_small_cnn_is_registered_under_both_spellings_and_has_no_torchvision_weights(tmp_path):
+    from tlc.errors import WeightsError
+    from tlc.models.weights import resolve_weights
+
+    assert get_arch("small-cnn") is get_arch("small_cnn") and get_arch("small_cnn").torchvision_name is None
+    model = create_model("small-cnn", 2)
+    assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 2e6  # small next to resnet18's 11 M
+    with pytest.raises(WeightsError, match="small_cnn has no torchvision weights"):
+        resolve_weights("DEFAULT", "small_cnn")
+
+
+def test_small_cnn_learns_and_exports(tmp_path):
+    """A few Adam steps on two separable patterns fit them, and the ONNX graph equals torch."""
+    import numpy as np
+    from tlc.export.onnx_export import export_onnx, input_spec_for
+    from tlc.models.deploy import IMAGENET_MEAN, IMAGENET_STD, DeployModel
+    from tlc_runtime.manifest import Preprocessing
+
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 2)
+    x = torch.zeros(16, 3, 16, 16)
+    x[8:, :, :8] = 1.0
+    y = torch.tensor([0] * 8 + [1] * 8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        assert (model(x).argmax(1) == y).all()
+    prep = Preprocessing(resize="area-antialias-bilinear", value_range=(0.0, 255.0), mean=IMAGENET_MEAN,
+                         std=IMAGENET_STD, channel_rule="replicate")
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1), dtype=np.uint8)
+    report = export_onnx(DeployModel(model, prep, 1).eval(), input_spec_for(16, 16, 1, "uint8"),
+                         tmp_path / "m.onnx", pixels)
+    assert report.max_abs_logit_delta < 1e-3
