@@ -59,8 +59,15 @@ class OodScored(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.classifier.forward_features(self.preprocess(x))
         logits = self.classifier.forward_head(features) / self.temperature
-        energy = -torch.logsumexp(logits, dim=1)
+        energy = _neg_logsumexp(logits)
         diff = features.unsqueeze(1) - self.means                     # N×K×D
         mahalanobis = ((diff @ self.precision) * diff).sum(dim=2).amin(dim=1)
         score = self.weights[0] * energy + self.weights[1] * mahalanobis
         return {"logits": logits, "energy": energy, "mahalanobis": mahalanobis, "ood_score": score}
+
+
+def _neg_logsumexp(logits: torch.Tensor) -> torch.Tensor:
+    """−logsumexp over dim 1, written out (max, Sub, Exp, ReduceSum, Log): torch.logsumexp's export
+    loses the batch axis in OpenVINO (the output came back 0-d)."""
+    top = logits.amax(dim=1)
+    return -(top + torch.log(torch.exp(logits - top.unsqueeze(1)).sum(dim=1)))

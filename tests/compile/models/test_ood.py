@@ -80,3 +80,22 @@ def test_onnx_graph_has_named_outputs_and_no_per_class_loop(tmp_path, num_classe
         want = model(torch.from_numpy(x))
     for name, value in zip(OUTPUTS, got, strict=True):
         np.testing.assert_allclose(value, want[name].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_openvino_keeps_the_batch_axis_of_every_score(tmp_path):
+    ov = pytest.importorskip("openvino")
+    deploy = _deploy(2)
+    means, precision = _rule(deploy.classifier.num_features, 2)
+    model = OodScored(deploy, means, precision, weights=(1.0, 1.0)).eval()
+    x = _pixels(3)
+    path = tmp_path / "ood.onnx"
+    torch.onnx.export(model, (torch.from_numpy(x[:2]),), str(path), opset_version=17, dynamo=False,
+                      input_names=["pixels"], output_names=list(OUTPUTS),
+                      dynamic_axes={"pixels": {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}})
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled(x)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x))
+    for port in compiled.outputs:
+        name = next(iter(port.get_names() & set(OUTPUTS)))
+        np.testing.assert_allclose(np.asarray(result[port]), want[name].numpy(), rtol=1e-4, atol=1e-4)
