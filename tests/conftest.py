@@ -103,3 +103,44 @@ class DicomFiles:
 def dicom_files(tmp_path: Path) -> DicomFiles:
     """DICOM test files: ``testdata(name)``, ``variant(source, name, pixels, **tags)``, ``stored(path)``."""
     return DicomFiles(tmp_path / "dicom")
+
+
+def _check_ant_junit(path) -> None:
+    """Assert ``path`` is valid against the Apache Ant JUnit schema (windyroad JUnit.xsd, the one strict
+    CI reporters follow), rule by rule: the suite's required attributes and no others, a time-zone-less
+    timestamp, properties → testcases → system-out → system-err in that order, each case with name,
+    classname and a decimal time and at most one failure/error, which must carry a type."""
+    import re
+    from decimal import Decimal
+    from xml.etree import ElementTree as ET
+
+    suite = ET.parse(path).getroot()
+    assert suite.tag == "testsuite"
+    required = {"name", "timestamp", "hostname", "tests", "failures", "errors", "time"}
+    assert set(suite.attrib) == required, f"testsuite attributes {sorted(suite.attrib)}"
+    assert suite.get("name").strip() and suite.get("hostname").strip()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+    Decimal(suite.get("time"))
+    children = [child.tag for child in suite]
+    assert children[0] == "properties" and children[-2:] == ["system-out", "system-err"]
+    assert set(children[1:-2]) <= {"testcase"}
+    for prop in suite.find("properties"):
+        assert prop.tag == "property" and set(prop.attrib) == {"name", "value"} and prop.get("name").strip()
+    cases = suite.findall("testcase")
+    assert int(suite.get("tests")) == len(cases)
+    outcomes = {"failure": 0, "error": 0}
+    for case in cases:
+        assert set(case.attrib) == {"name", "classname", "time"} and case.get("name").strip()
+        Decimal(case.get("time"))
+        inner = list(case)
+        assert len(inner) <= 1 and all(e.tag in outcomes and e.get("type") for e in inner)
+        assert all(set(e.attrib) <= {"message", "type"} for e in inner)
+        for e in inner:
+            outcomes[e.tag] += 1
+    assert int(suite.get("failures")) == outcomes["failure"] and int(suite.get("errors")) == outcomes["error"]
+
+
+@pytest.fixture
+def ant_junit():
+    """``ant_junit(path)``: assert the file is valid Ant-schema JUnit XML (see _check_ant_junit)."""
+    return _check_ant_junit

@@ -4,6 +4,9 @@ RUN_DIR/
   run.json             RunInfo below (typed, validated on read)
   model.safetensors    best checkpoint by validation metric (never pickle)
   last.safetensors     latest epoch, with last_state.json, for --resume
+
+An ensemble run (``tlc ensemble``, ``tlc train --members N``) holds no checkpoint of its own: its
+run.json lists ``members``, complete run directories copied under ``members/``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,39 @@ class DataInfo:
     dropped_duplicates: tuple[dict[str, str], ...] = ()  # train images removed by --duplicates drop
 
 
+MC_DROPOUT_WHERE = ("head", "head+stage")
+
+
+@dataclass(frozen=True)
+class McDropout:
+    """Dropout a run trained with for MC-dropout uncertainty (``tlc train --mc-dropout``): ``rate``
+    before the head's linear layer and, with ``where`` "head+stage", also on the input of the
+    backbone's last stage. The modules hold no weights, so the state_dict keys stay the plain ones."""
+
+    rate: float
+    where: Literal["head", "head+stage"] = "head"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < 1:
+            raise ValueError(f"MC dropout rate must be in (0, 1), got {self.rate:g}")
+        if self.where not in MC_DROPOUT_WHERE:
+            raise ValueError(f"MC dropout where must be one of {', '.join(MC_DROPOUT_WHERE)}, got {self.where!r}")
+
+    def describe(self) -> str:
+        return f"MC dropout {self.rate:g} ({self.where})"
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """One member of an ensemble run: a complete run directory copied to ``path`` (relative to the
+    ensemble run), its run id and architecture, and the sha256 of each of its files."""
+
+    path: str
+    run_id: str
+    arch: str
+    sha256: dict[str, str]
+
+
 @dataclass(frozen=True)
 class RunInfo:
     schema_version: int
@@ -53,6 +89,13 @@ class RunInfo:
     val_metrics: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = BEST_CHECKPOINT
+    channel_adapter: Literal["replicate", "learned"] = "replicate"  # tlc.models.classifier.make_adapter
+    mc_dropout: McDropout | None = field(default=None, metadata={"omit_default": True})
+    members: tuple[MemberInfo, ...] = ()  # an ensemble run (arch "ensemble"): its members, see tlc.models.ensemble
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.members)
 
     def data_options(self, splits: bool = True) -> dict[str, Any]:
         """``load_dataset`` keyword arguments that read data as this run was trained on: its DICOM policy

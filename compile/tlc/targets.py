@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -172,4 +173,6 @@ def load_target(name_or_path: str) -> Target:
         if name_or_path in target.aliases:
             return target
     known = sorted(list(targets) + [a for t in targets.values() for a in t.aliases])
-    raise ConfigError(f"unknown target {name_or_path!r}; known targets: {', '.join(known)}")
+    close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(f"unknown target {name_or_path!r}; {hint}known targets: {', '.join(known)}")

@@ -15,6 +15,7 @@ from .errors import (
     InputError,
     IntegrityError,
     SchemaError,
+    SignatureError,
     TlcRuntimeError,
     UnsafePathError,
 )
@@ -27,5 +28,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendUnavailableError", "BundleError", "Classifier", "EngineIncompatibleError", "GoldenCheckError",
     "GoldenReport", "InferenceError", "InputError", "IntegrityError", "Prediction", "SchemaError",
-    "TlcRuntimeError", "UnsafePathError", "__version__", "load",
+    "SignatureError", "TlcRuntimeError", "UnsafePathError", "__version__", "load",
 ]

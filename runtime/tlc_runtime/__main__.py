@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlc_runtime check BUNDLE`` and ``python -m tlc_runtime info BUNDLE``.
+"""Command line: ``python -m tlc_runtime check BUNDLE [--key PUB]`` and ``python -m tlc_runtime info BUNDLE``.
 
 Exit codes: 0 pass / intact, 1 golden check failed / files not intact, 2 error (one line on stderr).
 """
@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--artifact", default=None, help="artifact name (default: the manifest's default)")
     check.add_argument("--cache-dir", default=None, help="engine cache directory (TensorRT/OpenVINO)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--key", action="append", default=None, metavar="PUB",
+                       help="trusted Ed25519 public key (PEM; repeatable): refuse the bundle unless one of "
+                            "them signed it (needs tlc-runtime[signing])")
     info = sub.add_parser("info", help="show the manifest summary and every file's integrity status")
     info.add_argument("bundle", help="bundle directory")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -36,7 +39,7 @@ def run_check(args: argparse.Namespace) -> int:
     from .loader import load
 
     clf = load(args.bundle, backend=args.backend, device=args.device, artifact=args.artifact,
-               cache_dir=args.cache_dir)
+               cache_dir=args.cache_dir, trusted_keys=args.key)
     report = clf.check()
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return EXIT_OK if report.passed else EXIT_FAIL

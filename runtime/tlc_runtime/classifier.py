@@ -15,9 +15,9 @@ import numpy as np
 from .backends.base import Session, SessionInfo
 from .errors import InferenceError, InputError, TlcRuntimeError
 from .images import MAX_PIXELS, is_image_path, read_image
-from .manifest import Artifact, InputSpec, Manifest
+from .manifest import LOGITS, Artifact, InputSpec, Manifest
 from .preprocess import checked_pixels, fit_to_model
-from .results import Prediction, predictions_from_logits
+from .results import Prediction, predictions_from_outputs
 
 if TYPE_CHECKING:
     from .golden import GoldenReport
@@ -55,7 +55,7 @@ class Classifier:
         self.max_batch = max_batch
         self.artifact_name = manifest.artifact(artifact_name).name
         self._session = session
-        self._infer = session.infer
+        self._infer = session.infer_outputs
         self._spec = manifest.input
         self._prep = manifest.preprocessing
         self._names = manifest.class_names
@@ -103,8 +103,7 @@ class Classifier:
         """Classify one image: an H×W or H×W×C array or an image file path (``value_range`` and
         ``roi``: see ``prepare``)."""
         batch = self.prepare(image, value_range, roi)[None]
-        return predictions_from_logits(self._checked(self._infer(batch), 1), self._names,
-                                       self.manifest.conformal)[0]
+        return predictions_from_outputs(self._checked(self._infer(batch), 1), self.manifest)[0]
 
     def predict_batch(self, images: Iterable[ImageLike] | np.ndarray, value_range: ValueRange | None = None,
                       rois: Sequence[Sequence[int] | None] | None = None) -> list[Prediction]:
@@ -128,29 +127,46 @@ class Classifier:
             raise InputError(f"rois has {len(rois)} boxes for {len(images)} images; pass one box (or None) per image")
         batch = fit_to_model([self._pixels(img, value_range, roi) for img, roi in zip(images, rois, strict=True)],
                              self._spec, self._prep)
-        return predictions_from_logits(self.predict_logits(batch), self._names, self.manifest.conformal)
+        return predictions_from_outputs(self.predict_outputs(batch), self.manifest)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:
         """Already-prepared N×H×W×C batch of the graph dtype → N×K float32 logits."""
+        return self.predict_outputs(batch)[LOGITS]
+
+    def predict_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Already-prepared N×H×W×C batch of the graph dtype → every output the manifest lists, by name
+        (N×K float32 ``logits`` first, then the scores), in chunks of ``max_batch``."""
         if not isinstance(batch, np.ndarray):
-            raise InputError(f"predict_logits takes a numpy array, got {type(batch).__name__}")
+            raise InputError(f"predict_outputs takes a numpy array, got {type(batch).__name__}")
         limit = self.max_batch
         if limit is None or batch.ndim != 4 or len(batch) <= limit:
             return self._checked(self._infer(batch), len(batch))
-        return self._checked(np.concatenate([self._infer(batch[i:i + limit]) for i in range(0, len(batch), limit)]),
-                             len(batch))
+        parts = [self._infer(batch[i:i + limit]) for i in range(0, len(batch), limit)]
+        return self._checked({name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, len(batch))
 
-    def _checked(self, logits: np.ndarray, n: int) -> np.ndarray:
-        """``logits`` if they are N×K finite numbers, K the manifest's class count; else InferenceError."""
-        k = len(self._names)
+    def _checked(self, outputs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """The manifest's outputs if the logits are N×K (K its class count) and every output holds N rows of
+        finite numbers; else InferenceError."""
+        k, backend = len(self._names), self.info.backend
+        logits = outputs[LOGITS]
         if logits.shape != (n, k):
-            raise InferenceError(f"{self.info.backend} returned logits of shape {logits.shape} for {n} image(s), "
+            raise InferenceError(f"{backend} returned logits of shape {logits.shape} for {n} image(s), "
                                  f"but the manifest lists {k} classes; rebuild the bundle")
-        finite = np.isfinite(logits).all(axis=1)
-        if not finite.all():
-            raise InferenceError(f"{self.info.backend} returned NaN or Inf logits for {int((~finite).sum())} of "
-                                 f"{n} image(s); the model file is broken (or overflowed in {self.info.precision})")
-        return logits
+        wanted = (LOGITS, *self.manifest.extra_outputs)
+        missing = [name for name in wanted if name not in outputs]
+        if missing:
+            raise InferenceError(f"{backend} returned no {', '.join(map(repr, missing))} output; the manifest "
+                                 f"lists {list(wanted)} (this backend runs single-output graphs only, or the "
+                                 "artifact does not match the manifest)")
+        for name in wanted:
+            value = outputs[name]
+            if value.shape[:1] != (n,):
+                raise InferenceError(f"{backend} returned output {name!r} of shape {value.shape} for {n} image(s)")
+            finite = np.isfinite(value.reshape(n, -1)).all(axis=1)
+            if not finite.all():
+                raise InferenceError(f"{backend} returned NaN or Inf {name} for {int((~finite).sum())} of {n} "
+                                     f"image(s); the model file is broken (or overflowed in {self.info.precision})")
+        return {name: outputs[name] for name in wanted}
 
     def check(self) -> GoldenReport:
         """Run the bundle's golden set on this session and compare with the reference logits."""

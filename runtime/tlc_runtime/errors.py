@@ -15,6 +15,11 @@ class IntegrityError(BundleError):
     """An artifact's content does not match the sha256 recorded in the manifest."""
 
 
+class SignatureError(BundleError):
+    """A bundle that had to be signed by a trusted key is unsigned, signed by another key, or its
+    manifest does not match its signature; or a key file is unusable."""
+
+
 class UnsafePathError(BundleError):
     """A path in the manifest points outside the bundle directory."""
 

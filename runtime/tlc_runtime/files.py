@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError, TlcRuntimeError
 from .images import SUFFIXES
-from .results import Prediction, predictions_from_logits
+from .results import Prediction, predictions_from_outputs
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -96,8 +96,7 @@ def _outcome(future: Future[np.ndarray]) -> np.ndarray | str:
 
 def _run_batch(clf: Classifier, prepared: list[tuple[Path, np.ndarray | str]]) -> list[FileResult]:
     ready = [image for _, image in prepared if not isinstance(image, str)]
-    predictions = iter(predictions_from_logits(clf.predict_logits(np.stack(ready)), clf.class_names,
-                                               clf.manifest.conformal)
+    predictions = iter(predictions_from_outputs(clf.predict_outputs(np.stack(ready)), clf.manifest)
                        if ready else [])
     return [FileResult(path, None, image) if isinstance(image, str) else FileResult(path, next(predictions))
             for path, image in prepared]

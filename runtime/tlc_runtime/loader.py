@@ -11,6 +11,7 @@ tlc never writes external data, so no real bundle has any.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from .classifier import Classifier
 from .errors import BackendUnavailableError, BundleError, GoldenCheckError, TlcRuntimeError
 from .golden import read_golden
 from .integrity import read_artifact, verify_bundle
-from .manifest import Artifact, InputSpec, read_manifest
+from .manifest import Artifact, InputSpec, Manifest, load_json, parse_manifest, read_manifest
+from .signing import KeySource, verified_manifest_bytes
 
 
 def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | None = "auto", artifact: str | None = None,
          check: bool = False, cache_dir: str | Path | None = None,
-         options: dict[str, Any] | None = None) -> Classifier:
+         options: dict[str, Any] | None = None, trusted_keys: Iterable[KeySource] | None = None) -> Classifier:
     """Load a tlc bundle directory into a ready-to-predict Classifier.
 
     - backend: "auto" or None (default) = the artifact's own backend if installed, else another installed
@@ -35,9 +37,12 @@ def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | Non
     - cache_dir: where a backend may cache compiled engines (TensorRT, OpenVINO); None = no cache.
     - options: backend settings (e.g. {"intra_op_num_threads": 2}); each backend reads the keys it
       knows. "max_batch" (else the artifact's options["max_batch"]) caps the batch of one infer call.
+    - trusted_keys: Ed25519 public keys (PEM paths or bytes). When given, the bundle must carry a signature
+      of its manifest by one of them (``tlc_runtime.signing``), checked before anything else is parsed;
+      otherwise SignatureError. None (default) loads signed and unsigned bundles alike.
     """
     bundle = Path(bundle_dir)
-    manifest = read_manifest(bundle)
+    manifest = read_manifest(bundle) if trusted_keys is None else signed_manifest(bundle, trusted_keys)
     art = manifest.artifact(artifact)
     read_golden(bundle, manifest)  # its logits must have one column per class name, before a backend runs
     files = verify_bundle(bundle, manifest, keep=art)
@@ -53,6 +58,17 @@ def load(bundle_dir: str | Path, backend: str | None = "auto", device: str | Non
         if not report.passed:
             raise GoldenCheckError(f"{bundle}: golden self-check failed: {report.summary()}")
     return clf
+
+
+def signed_manifest(bundle_dir: str | Path, trusted_keys: Iterable[KeySource]) -> Manifest:
+    """The manifest, parsed from the very bytes a trusted key's signature was checked on."""
+    raw, _ = verified_manifest_bytes(bundle_dir, list(trusted_keys))
+    where = str(Path(bundle_dir) / "manifest.json")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"{where}: not valid UTF-8") from None
+    return parse_manifest(load_json(text, where), where)
 
 
 def open_artifact(bundle_dir: str | Path, artifact: Artifact, input_spec: InputSpec, backend: str = "auto",

@@ -16,7 +16,8 @@ from .errors import BundleError, SchemaError, UnsafePathError
 from .roi import RoiRule
 from .schema import parse, show, to_dict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 had one ``output``; it is read as ``outputs=(output,)``
 MANIFEST_NAME = "manifest.json"
 MAX_DEPTH = 32  # a real manifest nests 5 deep; deeper documents are refused before any recursion
 MAX_INT_DIGITS = 30
@@ -116,10 +117,24 @@ class Preprocessing:
             raise ValueError(f"source_bit_depth {self.source_bit_depth} is not 1..16")
 
 
+LOGITS = "logits"
+
+
 @dataclass(frozen=True)
 class OutputSpec:
-    name: str = "logits"
-    activation: Literal["softmax"] = "softmax"
+    """One graph output. The first of ``Manifest.outputs`` is the N×K logits (kind "logits", softmax);
+    the others are per-image scores (N,) or per-image vectors (N×M) that a manifest section gives a
+    meaning to (e.g. ``ood``), kind "score", no activation."""
+
+    name: str = LOGITS
+    activation: Literal["softmax"] | None = "softmax"
+    kind: Literal["logits", "score"] = field(default="logits", metadata={"omit_default": True})
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"output name {show(self.name)} must be letters, digits and underscores")
+        if (self.kind == "logits") != (self.activation == "softmax"):
+            raise ValueError(f"output {show(self.name)}: logits take softmax, scores no activation")
 
 
 @dataclass(frozen=True)
@@ -142,17 +157,24 @@ class Artifact:
 
 @dataclass(frozen=True)
 class GoldenSet:
-    """Small set of inputs (already resized, graph dtype) and the reference PyTorch logits."""
+    """Small set of inputs (already resized, graph dtype) and the reference PyTorch outputs.
+
+    ``atol_outputs``: the largest |difference| allowed per extra output (name → tolerance), one entry
+    for every output after the logits."""
 
     file: FileEntry
     count: int
     atol_prob: float
     min_agreement: float = 1.0
+    atol_outputs: dict[str, float] = field(default_factory=dict, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if self.count < 1 or self.atol_prob < 0 or not 0 <= self.min_agreement <= 1:
             raise ValueError(f"golden count {self.count} must be ≥ 1, atol_prob {self.atol_prob:g} ≥ 0 and "
                              f"min_agreement {self.min_agreement:g} within 0..1")
+        bad = [name for name, tol in self.atol_outputs.items() if not (math.isfinite(tol) and tol >= 0)]
+        if bad:
+            raise ValueError(f"golden atol_outputs must be finite and ≥ 0; {show(bad)} are not")
 
 
 @dataclass(frozen=True)
@@ -234,6 +256,29 @@ class OodRule:
 
 
 @dataclass(frozen=True)
+class UncertaintyRule:
+    """MC-dropout uncertainty computed in the graph (``tlc_runtime.uncertainty``): ``samples`` fixed-mask
+    dropout passes at ``rate`` (``where``: "head" or "head+stage"), masks drawn from ``seed`` at build
+    time; the graph's extra outputs ``total``, ``aleatoric`` and ``epistemic`` (nats). An image whose
+    epistemic uncertainty exceeds ``epistemic_threshold`` (the 95th percentile of the artifact's own
+    validation values) abstains."""
+
+    samples: int
+    rate: float
+    where: Literal["head", "head+stage"]
+    seed: int
+    epistemic_threshold: float
+
+    def __post_init__(self) -> None:
+        if self.samples < 2:
+            raise ValueError(f"samples {self.samples} must be at least 2")
+        if not 0 < self.rate < 1:
+            raise ValueError(f"rate {self.rate:g} must be within 0..1 (exclusive)")
+        if not self.epistemic_threshold >= 0:
+            raise ValueError(f"epistemic_threshold {self.epistemic_threshold:g} must be >= 0")
+
+
+@dataclass(frozen=True)
 class Manifest:
     schema_version: int
     model_name: str
@@ -241,7 +286,7 @@ class Manifest:
     class_names: tuple[str, ...]
     input: InputSpec
     preprocessing: Preprocessing
-    output: OutputSpec
+    outputs: tuple[OutputSpec, ...]
     artifacts: tuple[Artifact, ...]
     default_artifact: str
     target: TargetInfo
@@ -253,12 +298,23 @@ class Manifest:
     calibration: Calibration | None = field(default=None, metadata={"omit_default": True})
     conformal: ConformalRule | None = field(default=None, metadata={"omit_default": True})
     ood: OodRule | None = field(default=None, metadata={"omit_default": True})
+    uncertainty: UncertaintyRule | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {self.schema_version} is not supported by this runtime "
                              f"(supports {SCHEMA_VERSION}); rebuild the bundle or upgrade tlc-runtime")
         check_class_names(self.class_names)
+        check_outputs(self.outputs)
+        if set(self.golden.atol_outputs) != set(self.extra_outputs):
+            raise ValueError(f"golden atol_outputs covers {show(sorted(self.golden.atol_outputs))}, "
+                             f"the outputs after the logits are {show(list(self.extra_outputs))}")
+        if self.uncertainty is not None and not {"total", "aleatoric", "epistemic"} <= set(self.extra_outputs):
+            raise ValueError(f"the uncertainty section needs graph outputs total, aleatoric and epistemic; "
+                             f"the outputs after the logits are {show(list(self.extra_outputs))}")
+        if self.ood is not None and self.ood.output not in self.extra_outputs:
+            raise ValueError(f"the ood section needs graph output {self.ood.output}; "
+                             f"the outputs after the logits are {show(list(self.extra_outputs))}")
         if not self.artifacts:
             raise ValueError("the bundle lists no artifacts")
         names = [a.name for a in self.artifacts]
@@ -266,6 +322,11 @@ class Manifest:
             raise ValueError(f"artifact names are not unique: {show(names)}")
         if self.default_artifact not in names:
             raise ValueError(f"default_artifact {show(self.default_artifact)} is not one of {show(names)}")
+
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:
+        """Names of the graph outputs after the logits, in graph order."""
+        return tuple(o.name for o in self.outputs[1:])
 
     def artifact(self, name: str | None = None) -> Artifact:
         """The named artifact, or the default one."""
@@ -282,6 +343,17 @@ class Manifest:
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), indent=2, sort_keys=False) + "\n"
+
+
+def check_outputs(outputs: tuple[OutputSpec, ...]) -> None:
+    """Logits first, then only scores, names unique."""
+    if not outputs or outputs[0].kind != "logits":
+        raise ValueError("the first output must be the logits")
+    if any(o.kind != "score" for o in outputs[1:]):
+        raise ValueError("only the first output may be logits; the others are scores")
+    names = [o.name for o in outputs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"output names are not unique: {show(names)}")
 
 
 def check_class_names(names: tuple[str, ...]) -> None:
@@ -310,10 +382,22 @@ def check_relative_path(path: str) -> None:
 
 def parse_manifest(data: Any, where: str = MANIFEST_NAME) -> Manifest:
     """Typed, validated manifest from its JSON structure."""
-    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
+    if isinstance(data, dict) and data.get("schema_version") not in (None, *READABLE_VERSIONS):
         raise SchemaError(f"{where}: schema_version {show(data.get('schema_version'))} is not supported "
-                          f"(this runtime reads version {SCHEMA_VERSION})")
-    return parse(Manifest, data, where)
+                          f"(this runtime reads versions {', '.join(map(str, READABLE_VERSIONS))}); "
+                          "upgrade tlc-runtime")
+    return parse(Manifest, migrate(data), where)
+
+
+def migrate(data: Any) -> Any:
+    """A version-1 manifest as version 2: its one ``output`` becomes ``outputs``. Nothing else changed,
+    and the files it hashes are untouched (the hashes cover the artifacts, not manifest.json)."""
+    if not isinstance(data, dict) or data.get("schema_version") != 1:
+        return data
+    data = dict(data, schema_version=SCHEMA_VERSION)
+    if "output" in data and "outputs" not in data:
+        data["outputs"] = [data.pop("output")]
+    return data
 
 
 def read_manifest(bundle_dir: str | Path) -> Manifest:

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from .conformal import prediction_sets
-from .manifest import ConformalRule, OodRule
+from .manifest import LOGITS, ConformalRule, Manifest
+from .ood import with_ood
+from .uncertainty import with_uncertainty
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,12 @@ class Prediction:
     ``probabilities`` maps class name to probability, in the order of the model's class names
     (calibrated when the bundle records a temperature: it is folded into the graph).
     ``prediction_set``: the classes (model order) the bundle's conformal rule keeps, always holding
-    ``label``; None when the bundle has no rule. ``abstain``: the set holds more than one label
-    (refer the image to a human), or the image is out of distribution.
-    ``ood``: ``ood_score`` is above the bundle's OOD threshold (the image is unlike the training
-    data); both None when the bundle has no OOD gate.
+    ``label``; None when the bundle has no rule. ``uncertainty``: MC-dropout {"aleatoric",
+    "epistemic", "total"} in nats (``tlc_runtime.uncertainty``); None when the bundle has none.
+    ``ood``: the bundle's OOD score ``ood_score`` is above its threshold (the image is unlike the
+    training data); both None when the bundle has no OOD gate (``tlc_runtime.ood``).
+    ``abstain``: the set holds more than one label, the epistemic uncertainty is above the
+    bundle's threshold, or the image is OOD (refer the image to a human).
     """
 
     label: str
@@ -31,6 +35,7 @@ class Prediction:
     probabilities: dict[str, float]
     prediction_set: list[str] | None = None
     abstain: bool = False
+    uncertainty: dict[str, float] | None = None
     ood: bool | None = None
     ood_score: float | None = None
 
@@ -39,7 +44,9 @@ class Prediction:
         return {"label": self.label, "index": self.index, "confidence": self.confidence,
                 "probabilities": dict(self.probabilities),
                 "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
-                "abstain": self.abstain, "ood": self.ood, "ood_score": self.ood_score}
+                "abstain": self.abstain,
+                "uncertainty": None if self.uncertainty is None else dict(self.uncertainty),
+                "ood": self.ood, "ood_score": self.ood_score}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,26 +57,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[Prediction]:
+    """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
+    and the conformal set from the logits; the manifest's sections give the extra outputs a meaning
+    (``uncertainty``: MC-dropout parts, abstain above the epistemic threshold; ``ood``: the OOD flag
+    and score, abstain when OOD)."""
+    predictions = predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    predictions = with_uncertainty(predictions, outputs, manifest.uncertainty)
+    return with_ood(predictions, outputs, manifest.ood)
+
+
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],
-                            conformal: ConformalRule | None = None, ood: OodRule | None = None,
-                            ood_scores: np.ndarray | None = None) -> list[Prediction]:
-    """One Prediction per row of N×K logits; ``conformal`` (the manifest's rule) adds the prediction sets,
-    ``ood`` with the graph's ``ood_scores`` (N) the OOD flag."""
+                            conformal: ConformalRule | None = None) -> list[Prediction]:
+    """One Prediction per row of N×K logits; ``conformal`` (the manifest's rule) adds the prediction sets."""
     probs = softmax(logits)
     best = probs.argmax(axis=1)
     sets: list[list[str] | None] = [None] * len(probs)
     if conformal is not None:
         sets = [[n for n, keep in zip(class_names, row, strict=True) if keep]
                 for row in prediction_sets(probs, conformal).tolist()]
-    scores: list[float | None] = [None] * len(probs)
-    if ood is not None and ood_scores is not None:
-        scores = np.asarray(ood_scores, dtype=np.float64).reshape(len(probs)).tolist()
     out = []
-    for row, idx, members, score in zip(probs.tolist(), best.tolist(), sets, scores, strict=True):
-        flag = None if score is None else bool(score > ood.threshold)
+    for row, idx, members in zip(probs.tolist(), best.tolist(), sets, strict=True):
         out.append(Prediction(label=class_names[idx], index=idx, confidence=row[idx],
                               probabilities=dict(zip(class_names, row, strict=True)),
-                              prediction_set=members,
-                              abstain=(members is not None and len(members) > 1) or bool(flag),
-                              ood=flag, ood_score=score))
+                              prediction_set=members, abstain=members is not None and len(members) > 1))
     return out

@@ -45,7 +45,7 @@ def test_inspect_reports_integrity(fp32_bundle, capsys):
     assert "integrity ok" in capsys.readouterr().out
 
 
-def test_verify_passes_with_exact_agreement(fp32_bundle, pneumonia_small, tmp_path, capsys):
+def test_verify_passes_with_exact_agreement(fp32_bundle, pneumonia_small, tmp_path, capsys, ant_junit):
     report, junit, plot = tmp_path / "v.json", tmp_path / "v.xml", tmp_path / "v.png"
     code = run(["verify", str(fp32_bundle), "--data", str(pneumonia_small), "--json", str(report),
                 "--junit", str(junit), "--plot", str(plot)])
@@ -58,6 +58,7 @@ def test_verify_passes_with_exact_agreement(fp32_bundle, pneumonia_small, tmp_pa
     assert data["runner"]["precision"] == "fp32"
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 2
+    ant_junit(junit)
     assert plot.stat().st_size > 10_000
     assert "verification passed" in out
 
@@ -79,7 +80,7 @@ def _break_weights(bundle: Path) -> None:
     manifest_path.write_text(json.dumps(data))
 
 
-def test_verify_fails_with_exit_1_on_a_broken_bundle(fp32_bundle, pneumonia_small, tmp_path, capsys):
+def test_verify_fails_with_exit_1_on_a_broken_bundle(fp32_bundle, pneumonia_small, tmp_path, capsys, ant_junit):
     broken = tmp_path / "broken"
     shutil.copytree(fp32_bundle, broken)
     _break_weights(broken)
@@ -87,17 +88,22 @@ def test_verify_fails_with_exit_1_on_a_broken_bundle(fp32_bundle, pneumonia_smal
     assert run(["verify", str(broken), "--data", str(pneumonia_small), "--junit", str(junit)]) == 1
     assert "verification FAILED" in capsys.readouterr().out
     assert ET.parse(junit).getroot().get("failures") != "0"
+    ant_junit(junit)
 
 
-def test_tampered_artifact_is_refused(fp32_bundle, pneumonia_small, tmp_path, capsys):
+def test_tampered_artifact_is_refused(fp32_bundle, pneumonia_small, tmp_path, capsys, ant_junit):
     tampered = tmp_path / "tampered"
     shutil.copytree(fp32_bundle, tampered)
     rel = read_manifest(tampered).artifact().files["model"].path
     raw = bytearray((tampered / rel).read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     (tampered / rel).write_bytes(bytes(raw))
-    assert run(["verify", str(tampered), "--data", str(pneumonia_small)]) == 2
+    junit = tmp_path / "error.xml"
+    assert run(["verify", str(tampered), "--data", str(pneumonia_small), "--junit", str(junit)]) == 2
     assert "sha256" in _one_line_error(capsys)
+    ant_junit(junit)
+    error = ET.parse(junit).getroot().find("testcase/error")
+    assert "sha256" in error.get("message") and error.get("type").endswith("IntegrityError")
     assert run(["inspect", str(tampered)]) == 1
 
 

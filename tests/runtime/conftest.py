@@ -20,6 +20,7 @@ import pytest
 from tlc_runtime.integrity import file_entry
 from tlc_runtime.manifest import (
     MANIFEST_NAME,
+    SCHEMA_VERSION,
     Artifact,
     GoldenSet,
     InputSpec,
@@ -68,8 +69,9 @@ class TinyBundle:
 
 
 def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray, scale: float,
-              batch1_only: bool = False) -> None:
-    """Write the linear-classifier graph; ``batch1_only`` reshapes to [1, -1] so batches > 1 fail at run time."""
+              batch1_only: bool = False, score_output: bool = False) -> None:
+    """Write the linear-classifier graph; ``batch1_only`` reshapes to [1, -1] so batches > 1 fail at run time;
+    ``score_output`` adds a second output ``score`` = each row's largest logit (N,), listed first."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -91,7 +93,11 @@ def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray
              flatten,
              helper.make_node("MatMul", ["flat", "W"], ["mm"]),
              helper.make_node("Add", ["mm", "b"], ["logits"])]
-    graph = helper.make_graph(nodes, "tiny_linear", [x], [y], inits)
+    outputs = [y]
+    if score_output:
+        nodes.append(helper.make_node("ReduceMax", ["logits"], ["score"], keepdims=0, axes=[1]))
+        outputs.insert(0, helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]))
+    graph = helper.make_graph(nodes, "tiny_linear", [x], outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tlc-tests")
     model.ir_version = 9
     onnx.checker.check_model(model)
@@ -100,7 +106,7 @@ def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray
 
 def build_bundle(root: Path, *, channels: int = 1, height: int = 8, width: int = 8, bit_depth: int = 8,
                  classes: tuple[str, ...] = CLASSES, golden_count: int = 16, artifact_backend: str = "onnxruntime",
-                 batch1_only: bool = False, seed: int = 0) -> TinyBundle:
+                 batch1_only: bool = False, seed: int = 0, score_output: bool = False) -> TinyBundle:
     """Write a complete bundle directory under ``root`` and return its handle."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -112,19 +118,22 @@ def build_bundle(root: Path, *, channels: int = 1, height: int = 8, width: int =
     dim = height * width * channels
     weights = (rng.standard_normal((dim, len(classes))) * 6.0 / np.sqrt(dim)).astype(np.float32)
     bias = rng.standard_normal(len(classes)).astype(np.float32) * 0.1
-    tiny_onnx(root / "model.onnx", spec, weights, bias, 1.0 / hi, batch1_only)
+    tiny_onnx(root / "model.onnx", spec, weights, bias, 1.0 / hi, batch1_only, score_output)
     bundle = TinyBundle(root, weights, bias, 1.0 / hi, spec, np.empty(0))
     golden_inputs = rng.integers(0, int(hi) + 1, (golden_count, height, width, channels)).astype(dtype)
     bundle.golden_inputs = golden_inputs
-    np.savez(root / "golden.npz", inputs=golden_inputs,
-             logits=bundle.reference_logits(golden_inputs).astype(np.float32))
+    reference = bundle.reference_logits(golden_inputs).astype(np.float32)
+    extras = {"out_score": reference.max(axis=1)} if score_output else {}
+    np.savez(root / "golden.npz", inputs=golden_inputs, logits=reference, **extras)
+    outputs = (OutputSpec(), *([OutputSpec(name="score", activation=None, kind="score")] if score_output else []))
     artifact = Artifact(name="onnx-fp32", format="onnx", backend=artifact_backend, precision="fp32",
                         files={"model": file_entry(root, "model.onnx")})
     manifest = Manifest(
-        schema_version=1, model_name="tiny-linear", arch="linear", class_names=classes, input=spec,
-        preprocessing=prep, output=OutputSpec(), artifacts=(artifact,), default_artifact="onnx-fp32",
+        schema_version=SCHEMA_VERSION, model_name="tiny-linear", arch="linear", class_names=classes, input=spec,
+        preprocessing=prep, outputs=outputs, artifacts=(artifact,), default_artifact="onnx-fp32",
         target=TargetInfo(name="x86-cpu", backend=artifact_backend, device="cpu", precision="fp32"),
-        golden=GoldenSet(file=file_entry(root, "golden.npz"), count=golden_count, atol_prob=1e-4),
+        golden=GoldenSet(file=file_entry(root, "golden.npz"), count=golden_count, atol_prob=1e-4,
+                         atol_outputs={"score": 1e-4} if score_output else {}),
     )
     bundle.write_manifest(manifest)
     return bundle

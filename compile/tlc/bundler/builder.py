@@ -13,22 +13,24 @@ from typing import Any
 
 import numpy as np
 from tlc_runtime.integrity import file_entry
-from tlc_runtime.manifest import SCHEMA_VERSION, GoldenSet, Manifest, OutputSpec, TargetInfo
+from tlc_runtime.manifest import LOGITS, SCHEMA_VERSION, GoldenSet, Manifest, TargetInfo
 
 from .. import __version__
 from ..errors import BudgetError, ConfigError
-from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, reference_logits
+from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, output_specs, reference_outputs
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.budget import judge, undecidable
 from ..verify.compare import Comparison, compare_logits
 from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
-from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session
-from .golden import GOLDEN_FILE, pick_golden, write_golden
+from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
+from .golden import GOLDEN_FILE, output_tolerance, pick_golden, write_golden
+from .members import member_checks
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
+from .uncertainty import mc_samples, rule_and_report, wrap
 
 GOLDEN_COUNT = 32
 MAX_EVAL = 1000
@@ -46,7 +48,7 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
                  precision: str | None = None, data: Any = None, calib: Any = None,
                  tolerance: Tolerance | None = None, overwrite: bool = False,
                  options: dict[str, Any] | None = None, trust: TrustOptions | None = None,
-                 log: Callable[[str], None] = print) -> BuildResult:
+                 log: Callable[[str], None] = print, sign_key: Any = None) -> BuildResult:
     """Export the run, build the target's artifact at ``precision``, verify it, write the bundle.
 
     data: the run's dataset (path or Dataset); None means the source recorded in run.json.
@@ -54,6 +56,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     trust: temperature scaling and conformal prediction sets; None means ``TrustOptions()``
     (calibrated, LAC sets at 90% coverage).
     ``out`` is checked and locked first (one build per output), before any inference.
+    sign_key: an Ed25519 private key (``tlc_runtime.signing.load_private_key``): the staged bundle is
+    signed and its signature checked before it is moved into place.
     """
     started = time.perf_counter()
     target = load_target(target) if isinstance(target, str) else target
@@ -65,7 +69,7 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     with BundleStaging(out, overwrite=overwrite) as staging:
         manifest, verification, report = _build(staging, run_dir, target, precision, tolerance, data, calib,
                                                  options or {}, trust or TrustOptions(), log, started)
-        bundle = staging.commit(manifest)
+        bundle = staging.commit(manifest, sign_key=sign_key)
     log(f"bundle written: {bundle}")
     return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
 
@@ -78,6 +82,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     from ..models.checkpoint import load_deploy_model  # torch: imported only when building
 
     model, run = load_deploy_model(run_dir)
+    samples = mc_samples(run, trust.mc_samples)  # refuses --mc-samples for a run without --mc-dropout
+    model = wrap(model, run, samples)
     dataset = _dataset(run, data)
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
@@ -86,11 +92,13 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
     calibration = _calibration(dataset, calib, run, target, precision, options)
-    log(f"exporting {run.arch} to ONNX (opset 17, preprocessing in the graph)")
+    what = f"an ensemble of {len(run.members)} members" if run.is_ensemble else run.arch
+    log(f"exporting {what} to ONNX (opset 17, preprocessing in the graph)")
     fp32_onnx = staging.work / "model.fp32.onnx"
     export = export_onnx(model, spec, fp32_onnx, eval_set.inputs[:64],
                          metadata=onnx_metadata(run.class_names, spec, run.preprocessing,
                                                 fitted.temperature if fitted else None))
+    _require_outputs_supported(target, fp32_onnx)
     ctx = BuildContext(target=target, precision=precision, run=run, input_spec=spec, fp32_onnx=fp32_onnx,
                        staging=staging.path, calibration=calibration,
                        evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,
@@ -100,17 +108,22 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     log(f"building {target.backend} {precision} artifact for target {target.name}")
     built = get_builder(target.backend, precision)(ctx)
     log("verifying the artifact against PyTorch on the test split")
-    verification, runner, test_logits, val_logits = _verify(staging.path, built, spec, test_set, eval_set)
+    verification, runner, test_outputs, val_outputs = _verify(staging.path, built, spec, test_set, eval_set)
+    test_logits, val_logits = test_outputs[LOGITS], val_outputs[LOGITS]
     verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
-    golden = _golden(staging.path, test_set, test_logits, run.seed, tolerance)
+    golden = _golden(staging.path, test_set, test_outputs, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
+    members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
+    uncertainty, uncertain = rule_and_report(run, samples, val_outputs, test_outputs, test_set.labels, log)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
+              **({"members": members} if members else {}),
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
-              "verdict": verdict.to_dict(), **trusted, "seconds": round(time.perf_counter() - started, 2)}
+              "verdict": verdict.to_dict(), **trusted, **uncertain,
+              "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
-        class_names=run.class_names, input=spec, preprocessing=run.preprocessing, output=OutputSpec(),
+        class_names=run.class_names, input=spec, preprocessing=run.preprocessing, outputs=output_specs(fp32_onnx),
         artifacts=(built.artifact,), default_artifact=built.artifact.name,
         target=TargetInfo(name=target.name, backend=target.backend, device=target.device,
                           precision=precision),
@@ -124,7 +137,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                       "resolution": verdict.resolution, "passed": True},
         files={"build_report": _report_file(staging.path, "reports/build.json", report),
                "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
-        calibration=fitted, conformal=rule)
+        calibration=fitted, conformal=rule, uncertainty=uncertainty)
     return manifest, verification, report
 
 
@@ -156,8 +169,9 @@ def _eval_set(model, dataset, split: str, run: RunInfo, limit: int, log) -> Eval
         keep = pick_golden(labels, limit, run.seed)
         inputs, labels = inputs[keep], labels[keep]
     log(f"reference PyTorch outputs on {len(inputs)} {split} images")
-    return EvalSet(inputs=inputs, labels=labels, reference=reference_logits(model, inputs),
-                   num_classes=len(run.class_names))
+    outputs = reference_outputs(model, inputs)
+    logits = outputs.pop(LOGITS)
+    return EvalSet(inputs=inputs, labels=labels, reference=logits, num_classes=len(run.class_names), extras=outputs)
 
 
 def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: str,
@@ -175,15 +189,23 @@ def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: s
 
 
 def _verify(bundle_dir: Path, built: BuiltArtifact, spec, test_set: EvalSet,
-            val_set: EvalSet) -> tuple[Comparison, dict, np.ndarray, np.ndarray]:
-    """The artifact against the reference on the test split; its test and validation logits."""
+            val_set: EvalSet) -> tuple[Comparison, dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The artifact against the reference on the test split; its test and validation outputs (by name)."""
     name, proxy = backend_for(built.artifact)
     session = open_artifact(bundle_dir, built.artifact, spec)
-    logits = run_session(session, test_set.inputs)
+    test = run_session_outputs(session, test_set.inputs)
     runner = {"backend": name, "proxy_for": built.artifact.backend if proxy else None,
               "device": session.info.device, "precision": session.info.precision}
-    comparison = compare_logits(test_set.reference, logits, test_set.labels, test_set.num_classes)
-    return comparison, runner, logits, run_session(session, val_set.inputs)
+    comparison = compare_logits(test_set.reference, test[LOGITS], test_set.labels, test_set.num_classes)
+    return comparison, runner, test, run_session_outputs(session, val_set.inputs)
+
+
+def _require_outputs_supported(target: Target, onnx_path: Path) -> None:
+    """TensorRT sessions bind one output: refuse a graph with more before building an engine for it."""
+    extra = [o.name for o in output_specs(onnx_path)[1:]]
+    if extra and target.backend == "tensorrt":
+        raise ConfigError(f"target {target.name} (TensorRT) runs single-output graphs; this model also outputs "
+                          f"{', '.join(extra)}. Build without them for this target")
 
 
 def _require_decidable(tol: Tolerance, class_names, *sets: EvalSet) -> None:
@@ -204,18 +226,21 @@ def _enforce(c: Comparison, tol: Tolerance, target: str, precision: str, class_n
     return verdict
 
 
-def _golden(bundle_dir: Path, test_set: EvalSet, test_logits: np.ndarray, seed: int,
+def _golden(bundle_dir: Path, test_set: EvalSet, test_outputs: dict[str, np.ndarray], seed: int,
             tol: Tolerance) -> GoldenSet:
     """A stratified subset of the test set; its tolerance is what this build measured on it, with headroom."""
     idx = pick_golden(test_set.labels, GOLDEN_COUNT, seed)
     inputs, reference, labels = test_set.inputs[idx], test_set.reference[idx], test_set.labels[idx]
-    write_golden(bundle_dir / GOLDEN_FILE, inputs, reference, labels)
-    here = compare_logits(reference, test_logits[idx])
+    extras = {name: values[idx] for name, values in test_set.extras.items()}
+    write_golden(bundle_dir / GOLDEN_FILE, inputs, reference, labels, extras)
+    here = compare_logits(reference, test_outputs[LOGITS][idx])
     atol = tol.max_abs_prob_delta if tol.max_abs_prob_delta is not None else 0.05
     # the golden check on a device must reproduce what this build measured, with headroom
     atol = max(atol, 2 * here.max_abs_prob_delta)
     return GoldenSet(file=file_entry(bundle_dir, GOLDEN_FILE), count=len(idx), atol_prob=float(atol),
-                     min_agreement=min(tol.min_agreement, here.agreement))
+                     min_agreement=min(tol.min_agreement, here.agreement),
+                     atol_outputs={name: output_tolerance(ref, test_outputs[name][idx])
+                                   for name, ref in extras.items()})
 
 
 def _report_file(bundle_dir: Path, relative: str, data: dict) -> Any:
@@ -239,4 +264,6 @@ def _provenance(run: RunInfo, run_dir, opset: int, built: BuiltArtifact) -> dict
             "run_dir": str(Path(run_dir).resolve()), "data_hash": run.data.content_hash,
             "data_source": run.data.source, "python": platform.python_version(),
             "machine": platform.machine(), "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "backend_versions": built.report.get("backend_versions", {})}
+            "backend_versions": built.report.get("backend_versions", {}),
+            **({"ensemble_members": [{"run_id": m.run_id, "arch": m.arch} for m in run.members]}
+               if run.is_ensemble else {})}

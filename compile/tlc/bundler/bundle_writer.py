@@ -12,9 +12,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tlc_runtime.integrity import verify_bundle
 from tlc_runtime.manifest import MANIFEST_NAME, Manifest, read_manifest
+from tlc_runtime.signing import public_pem, sign_bundle, verified_manifest_bytes
 
 from ..errors import BuildError, ConfigError
 from ..outdir import OutputLock, move_into_place, sibling
@@ -64,10 +66,14 @@ class BundleStaging:
         shutil.rmtree(self.root, ignore_errors=True)
         self.lock.__exit__(None, None, None)
 
-    def commit(self, manifest: Manifest) -> Path:
-        """Write the manifest, re-read and verify the whole staging bundle, then move it into place."""
+    def commit(self, manifest: Manifest, sign_key: Any = None) -> Path:
+        """Write the manifest, re-read and verify the whole staging bundle (signed with ``sign_key``
+        and the signature checked, when given), then move it into place."""
         (self.path / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         try:
+            if sign_key is not None:
+                sign_bundle(self.path, sign_key)
+                verified_manifest_bytes(self.path, [public_pem(sign_key)])
             verify_bundle(self.path, read_manifest(self.path))
         except Exception as exc:
             raise BuildError(f"the staged bundle failed its own validation: {exc}") from None

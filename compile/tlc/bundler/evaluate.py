@@ -4,7 +4,7 @@ ONNX on a machine without TensorRT), ONNX Runtime runs it as a proxy and the res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class EvalSet:
     labels: np.ndarray       # N
     reference: np.ndarray    # N×K PyTorch logits
     num_classes: int
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # PyTorch's other outputs by name
 
 
 def backend_for(artifact: Artifact) -> tuple[str, bool]:
@@ -41,7 +42,14 @@ def open_artifact(bundle_dir: Path, artifact: Artifact, spec: InputSpec) -> Sess
 
 
 def run_session(session: Session, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The session's logits for ``inputs``, in batches."""
     return np.concatenate([session.infer(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+
+
+def run_session_outputs(session: Session, inputs: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every graph output of the session for ``inputs`` by name (logits first), in batches."""
+    parts = [session.infer_outputs(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def make_evaluator(bundle_dir: Path, spec: InputSpec, eval_set: EvalSet):

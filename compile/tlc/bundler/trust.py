@@ -33,12 +33,14 @@ class TrustOptions:
     """calibrate: fit and fold a temperature (False keeps T = 1); coverage and conformal: the sets'
     target coverage (1 − α) and method ("lac" or "aps", see ``tlc.bundler.conformal``); required: the
     user asked for these sets (``--coverage``), so a validation split too small for them is an error
-    instead of a build without sets."""
+    instead of a build without sets. mc_samples: K MC-dropout passes in the graph
+    (``tlc.bundler.uncertainty``); None → 16 for a run trained with --mc-dropout, else off."""
 
     calibrate: bool = True
     coverage: float = DEFAULT_COVERAGE
     conformal: str = DEFAULT_METHOD
     required: bool = False
+    mc_samples: int | None = None
 
     def __post_init__(self) -> None:
         check_coverage(self.coverage, self.conformal)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import console, log, pct
+from .output import console, log, pct, phrases
 
 
 @click.command()
@@ -30,11 +30,16 @@ from .output import console, log, pct
                    "and without this flag a validation split too small for the sets gives a bundle without them).")
 @click.option("--conformal", type=click.Choice(["lac", "aps"]), default="lac", show_default=True,
               help="Conformal score: lac (smallest sets; best with two classes) or aps (adaptive, non-randomised).")
+@click.option("--mc-samples", type=int, default=None, metavar="K",
+              help="MC-dropout passes in the graph (aleatoric/epistemic uncertainty; fixed seeded masks); default "
+                   "16 for a run trained with --mc-dropout, else off.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None,
+              help="Sign the bundle with this Ed25519 private key (tlc keygen), before it is moved into place.")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
           min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float | None,
-          conformal: str, overwrite: bool) -> None:
+          conformal: str, mc_samples: int | None, overwrite: bool, sign_key: Path | None) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -56,17 +61,23 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     except ValueError as exc:
         raise ConfigError(f"budget: {exc}") from None
     trust = TrustOptions(calibrate=not no_calibrate, conformal=conformal, required=coverage is not None,
+                         mc_samples=mc_samples,
                          **({} if coverage is None else {"coverage": coverage}))
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
+    key = None
+    if sign_key is not None:
+        from tlc_runtime.signing import load_private_key
+
+        key = load_private_key(sign_key)  # an unusable key fails now, not after the build
     result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
                           overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
-                          trust=trust, log=log)
+                          trust=trust, log=log, sign_key=key)
     c = result.verification
     runner = result.report["runner"]
     proxy = f" (ONNX Runtime proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""
-    console.print(f"[bold green]built[/bold green] {result.bundle}  target={tgt.name} precision={prec}  "
-                  f"agreement={pct(c.agreement)}  bal-acc drop={pct(c.balanced_accuracy_drop)}  "
-                  f"max|Δprob|={c.max_abs_prob_delta:.2e}{proxy}")
+    phrases(f"[bold green]built[/bold green] {result.bundle}", f"target={tgt.name}", f"precision={prec}",
+            f"agreement={pct(c.agreement)}", f"bal-acc drop={pct(c.balanced_accuracy_drop)}",
+            f"max|Δprob|={c.max_abs_prob_delta:.2e}", proxy.strip())
     console.print(f"budget: {result.report['verdict']['resolution']}")
     cal, sets = result.report["calibration"], result.report["conformal"]
     if cal["temperature"]:
@@ -77,3 +88,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     else:
         console.print(f"{sets['method'].upper()} prediction sets at {sets['coverage']:.0%}: test coverage "
                       f"{pct(sets['test']['empirical_coverage'])}, mean set size {sets['test']['mean_set_size']:.3f}")
+    if result.report.get("uncertainty"):
+        from ..verify.uncertainty import uncertainty_line
+
+        console.print(uncertainty_line(result.report["uncertainty"]["test"]))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from .output import console, print_json
+from .output import console, pct, phrases, print_json
 
 
 @click.command()
@@ -27,17 +26,23 @@ def inspect(bundle: Path, as_json: bool) -> int:
         return 0 if intact else 1
     spec, prep = manifest.input, manifest.preprocessing
     console.print(f"[bold]{bundle}[/bold]  schema v{manifest.schema_version}  model {manifest.model_name} ({manifest.arch})")
+    members = manifest.provenance.get("ensemble_members")
+    if members:
+        console.print(f"ensemble of {len(members)} members in one graph (mean probability): "
+                      + ", ".join(f"{m.get('arch')} ({m.get('run_id')})" for m in members))
     console.print(f"classes: {', '.join(manifest.class_names)}")
-    console.print(f"input: {spec.name} N×{spec.height}×{spec.width}×{spec.channels} {spec.dtype} {spec.layout}; "
-                  f"values {prep.value_range[0]:g}..{prep.value_range[1]:g} ({prep.source_bit_depth}-bit), "
-                  f"channels {prep.channel_rule}, resize {prep.resize} (in the runtime)")
+    phrases(f"input: {spec.name} N×{spec.height}×{spec.width}×{spec.channels} {spec.dtype} {spec.layout};",
+            f"values {prep.value_range[0]:g}..{prep.value_range[1]:g} ({prep.source_bit_depth}-bit),",
+            f"channels {prep.channel_rule},", f"resize {prep.resize} (in the runtime)", sep=" ", indent=2)
+    if manifest.extra_outputs:
+        console.print(f"outputs: logits, then {', '.join(manifest.extra_outputs)}")
     t = manifest.target
     console.print(f"target: {t.name} ({t.backend}, {t.device}, {t.precision})")
-    table = Table("artifact", "format", "backend", "precision", "files")
     for art in manifest.artifacts:
-        table.add_row(art.name + (" (default)" if art.name == manifest.default_artifact else ""), art.format,
-                      art.backend, art.precision, ", ".join(f"{r}={f.path}" for r, f in art.files.items()))
-    console.print(table)
+        default = " (default)" if art.name == manifest.default_artifact else ""
+        phrases(f"artifact [bold]{art.name}[/bold]{default}:", f"{art.format} on {art.backend}, {art.precision};",
+                "files " + ", ".join(f"{f.path} ({f.bytes / 1e6:.1f} MB)" for f in art.files.values()), sep=" ",
+                indent=2)
     for art in manifest.artifacts:
         trt = art.options.get("tensorrt_build")
         if trt is not None and art.format == "onnx":
@@ -46,11 +51,19 @@ def inspect(bundle: Path, as_json: bool) -> int:
                 console.print(f"  {art.options['trtexec']}", soft_wrap=True)
     v = manifest.verification
     if v:
-        console.print(f"verified at build on {v.get('split')}: agreement {v.get('agreement')}, "
-                      f"max|Δprob| {v.get('max_abs_prob_delta')}, runner {v.get('runner')}")
-    console.print(f"golden set: {manifest.golden.count} images (check on a device: python -m tlc_runtime check {bundle})")
-    console.print(f"provenance: {manifest.provenance.get('run_id')}, tlc {manifest.provenance.get('tlc')}, "
-                  f"torch {manifest.provenance.get('torch')}, created {manifest.provenance.get('created')}")
+        runner = v.get("runner") or {}
+        proxy = f" (proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""
+        phrases(f"verified at build on the {v.get('split')} split:", f"agreement {pct(v.get('agreement'))},",
+                f"balanced-accuracy drop {pct(v.get('balanced_accuracy_drop'))},",
+                f"max |Δprob| {_sci(v.get('max_abs_prob_delta'))},",
+                f"on {runner.get('backend')}/{runner.get('device')} in {runner.get('precision')}{proxy}", sep=" ",
+                indent=2)
+    phrases(f"golden set: {manifest.golden.count} images; check on a device:",
+            f"python -m tlc_runtime check {bundle}", sep=" ", indent=2)
+    prov = manifest.provenance
+    known = [f"{label} {prov[key]}" for label, key in (("run", "run_id"), ("tlc", "tlc"), ("torch", "torch"),
+                                                        ("created", "created")) if prov.get(key)]
+    phrases("provenance:", *[p + "," for p in known[:-1]], *known[-1:], sep=" ", indent=2)
     bad = {p: s for p, s in integrity.items() if s != "ok"}
     if bad:
         for path, status in bad.items():
@@ -58,3 +71,7 @@ def inspect(bundle: Path, as_json: bool) -> int:
         return 1
     console.print(f"[green]integrity ok[/green]: {len(integrity)} files match their sha256")
     return 0
+
+
+def _sci(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2e}"

@@ -18,6 +18,7 @@ from .. import __version__
 
 COMMANDS: dict[str, str] = {
     "train": "tlc.cli.train_cmd:train",
+    "ensemble": "tlc.cli.ensemble_cmd:ensemble",
     "build": "tlc.cli.build_cmd:build",
     "verify": "tlc.cli.verify_cmd:verify",
     "predict": "tlc.cli.predict_cmd:predict",
@@ -25,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "bench": "tlc.cli.bench_cmd:bench",
     "targets": "tlc.cli.targets_cmd:targets",
     "demo": "tlc.cli.demo_cmd:demo",
+    "keygen": "tlc.cli.signing_cmd:keygen",
+    "sign": "tlc.cli.signing_cmd:sign",
 }
 
 

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
-from .output import console, pct
+from .output import pct, phrases
+
+# What tlc.models.list_models() returns (kept here so --help needs no torchvision import; a test keeps them equal)
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+                 "efficientnet_b0", "vgg16", "vgg19")
 
 
 @click.command()
 @click.argument("data")
-@click.option("--arch", default=None, help="Backbone (tlc train --help lists them; default resnet18, "
+@click.option("--arch", default=None, help="Backbone: " + ", ".join(ARCHITECTURES) + " (default resnet18, "
               "or the parent run's arch when --weights is a run).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
 @click.option("--weights", default="none", show_default=True,
@@ -39,6 +43,11 @@ from .output import console, pct
               help="Crop each image before resizing: 'auto' (drop the black border: intensity rule of "
                    "tlc_runtime.roi) or a CSV of boxes (path,x0,y0,x1,y1; for .npz split,index,x0,y0,x1,y1; "
                    "pixels, x1/y1 exclusive). Recorded in the bundle; the runtime crops the same way.")
+@click.option("--channel-adapter", type=click.Choice(["replicate", "learned"]), default="replicate",
+              show_default=True, help="Grey → the backbone's 3 channels: replicate, or a learned 1×1 convolution "
+              "(initialised to replication, trained with the head, exported in the graph).")
+@click.option("--members", default=1, show_default=True, type=int,
+              help="Train an ensemble of N members (seeds seed, seed+1, ...) written as one ensemble run.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new run is "
               "complete; a failed run leaves the old one untouched).")
@@ -47,11 +56,18 @@ from .output import console, pct
                    "lung | bone | soft-tissue | brain | CENTER,WIDTH; windowed values span 0..65535.")
 @click.option("--dicom-rescale/--no-dicom-rescale", default=None,
               help="Apply RescaleSlope/Intercept (e.g. to HU) to .dcm pixels; default: on with a window, off without.")
+@click.option("--mc-dropout", default=None, type=float, metavar="RATE",
+              help="Train with dropout RATE (0 < RATE < 1) for MC-dropout uncertainty (tlc build --mc-samples); "
+                   "default off. Not inherited from a --weights run.")
+@click.option("--mc-dropout-where", type=click.Choice(["head", "head+stage"]), default="head", show_default=True,
+              help="Where MC dropout goes: before the head's linear layer, or also on the input of the "
+                   "backbone's last stage.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
-          roi: str | None) -> None:
+          roi: str | None, channel_adapter: str, members: int, mc_dropout: float | None,
+          mc_dropout_where: str) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -61,11 +77,18 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          unfreeze_every=unfreeze_every, patience=patience, augment=not no_augment,
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
-                         dicom_rescale=dicom_rescale, duplicates=duplicates,
-                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
+                         dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
+                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()),
+                         mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where)
+    if members != 1:
+        from ..train.ensemble import train_members
+
+        info = train_members(data, out, config, members, overwrite=overwrite)
+        phrases(f"[bold]ensemble run[/bold] {out}:", f"{len(info.members)} {info.members[0].arch} members", sep=" ")
+        return
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")
-    console.print(f"[bold]run[/bold] {out}  arch={info.arch}  best epoch={info.best_epoch}  "
-                  f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}  "
-                  f"AUC={'—' if auc is None else f'{auc:.4f}'}")
+    phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
+            f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}",
+            f"AUC={'—' if auc is None else f'{auc:.4f}'}", info.mc_dropout.describe() if info.mc_dropout else "")

@@ -30,17 +30,28 @@ def verify(bundle: Path, data: str, reference: Path | None, split: str, max_drop
            min_agreement: float | None, max_prob_delta: float | None, confidence: float | None, backend: str,
            device: str, json_out: Path | None, junit: Path | None, plot: Path | None) -> int:
     """Check BUNDLE against the reference PyTorch model on labelled DATA."""
+    import time
+
+    from tlc_runtime.errors import TlcRuntimeError
+
     from ..bundler.reports import write_json
-    from ..verify.junit import write_junit
+    from ..errors import TlcError
+    from ..verify.junit import write_junit, write_junit_error
     from ..verify.runner import verify as run_verify
 
-    result = run_verify(bundle, data, reference=reference, split=split, max_drop=max_drop,
-                        min_agreement=min_agreement, max_prob_delta=max_prob_delta, confidence=confidence,
-                        backend=backend, device=device, log=log)
+    started = time.perf_counter()
+    try:
+        result = run_verify(bundle, data, reference=reference, split=split, max_drop=max_drop,
+                            min_agreement=min_agreement, max_prob_delta=max_prob_delta, confidence=confidence,
+                            backend=backend, device=device, log=log)
+    except (TlcError, TlcRuntimeError, OSError) as exc:
+        if junit:  # CI still gets a report saying why there is no verdict
+            write_junit_error(bundle, exc, junit, time.perf_counter() - started)
+        raise
     if json_out:
         write_json(json_out, result.to_dict())
     if junit:
-        write_junit(result, junit)
+        write_junit(result, junit, time.perf_counter() - started)
     if plot:
         from ..verify.plot import plot_verification
 
@@ -90,3 +101,7 @@ def _print_trust(extra: dict) -> None:
         console.print(f"{sets['method'].upper()} prediction sets for {sets['coverage']:.0%} coverage: empirical "
                       f"coverage {pct(sets['empirical_coverage'])}, mean set size {sets['mean_set_size']:.3f}, "
                       f"abstain {pct(sets['abstain_rate'])}")
+    if extra.get("uncertainty"):
+        from ..verify.uncertainty import uncertainty_line
+
+        console.print(uncertainty_line(extra["uncertainty"]))

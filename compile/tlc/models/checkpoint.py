@@ -9,13 +9,17 @@ needs nothing from training, so models, export and the bundler load runs without
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import ConfigError, WeightsError
-from ..runs import RunInfo, read_run_info
+from ..runs import McDropout, RunInfo, read_run_info
 from .classifier import Classifier
 from .deploy import DeployModel
+
+if TYPE_CHECKING:
+    from .ensemble import EnsembleModel
 from .registry import create_model
 
 FORMAT_TAG = "tlc-classifier"
@@ -25,7 +29,8 @@ def save_model(model: Classifier, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT_TAG, "arch": model.arch, "num_classes": str(model.num_classes)}
+    meta = {"format": FORMAT_TAG, "arch": model.arch, "num_classes": str(model.num_classes),
+            "channel_adapter": model.channel_adapter}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
     tmp.replace(path)
@@ -41,10 +46,12 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     except Exception as exc:  # safetensors raises its own error types (and OSError)
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
 
-def load_model_file(path: Path, arch: str, num_classes: int) -> Classifier:
-    """A Classifier restored from a checkpoint written by :func:`save_model`."""
+def load_model_file(path: Path, arch: str, num_classes: int, channel_adapter: str = "replicate",
+                    mc_dropout: McDropout | None = None) -> Classifier:
+    """A Classifier restored from a checkpoint written by :func:`save_model` (``mc_dropout``: the
+    dropout it was trained with, which the file does not hold)."""
     state, _ = read_safetensors(path)
-    model = create_model(arch, num_classes)
+    model = create_model(arch, num_classes, channel_adapter=channel_adapter, mc_dropout=mc_dropout)
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")] + result.unexpected_keys
     if bad:
@@ -56,14 +63,25 @@ def load_run_model(run_dir: str | Path) -> tuple[Classifier, RunInfo]:
     """The run's best checkpoint as a Classifier (eval mode, CPU) and its RunInfo."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    if info.is_ensemble:
+        raise ConfigError(f"{run_dir} is an ensemble of {len(info.members)} runs, not one model; "
+                          f"use one of its members ({run_dir / info.members[0].path}, ...)")
     path = run_dir / info.checkpoint
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint {info.checkpoint} (the run never finished an epoch)")
-    model = load_model_file(path, info.arch, len(info.class_names))
+    model = load_model_file(path, info.arch, len(info.class_names), info.channel_adapter, info.mc_dropout)
     return model.eval(), info
 
-def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel, RunInfo]:
-    """The run's best checkpoint wrapped with its preprocessing: raw NHWC pixels in, logits out."""
+def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel | EnsembleModel, RunInfo]:
+    """The run's best checkpoint wrapped with its preprocessing: raw NHWC pixels in, logits out.
+
+    An ensemble run gives its :class:`EnsembleModel` (members checked against their hashes).
+    """
+    info = read_run_info(run_dir)
+    if info.is_ensemble:
+        from .ensemble import load_ensemble
+
+        return load_ensemble(run_dir, info), info
     model, info = load_run_model(run_dir)
     return DeployModel(model, info.preprocessing, info.input_channels).eval(), info
 

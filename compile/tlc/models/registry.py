@@ -18,6 +18,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from torch import nn
 
+    from ..runs import McDropout
     from .classifier import Classifier
 
 # builder() -> (backbone module giving pooled features, feature width)
@@ -74,19 +75,26 @@ def get_arch(name: str) -> ArchSpec:
         raise ConfigError(f"unknown architecture {name!r}; valid: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create_model(arch: str, num_classes: int, weights: str | Path | None = None) -> Classifier:
-    """A :class:`Classifier` for ``arch`` with a ``num_classes`` head.
+def create_model(arch: str, num_classes: int, weights: str | Path | None = None,
+                 channel_adapter: str = "replicate", mc_dropout: McDropout | None = None) -> Classifier:
+    """A :class:`Classifier` for ``arch`` with a ``num_classes`` head (``channel_adapter``, ``mc_dropout``:
+    see Classifier).
+
+    ``channel_adapter``: "replicate" (grey input replicated to 3 channels, nothing learned) or
+    "learned" (a trainable 1×1 convolution in front of the backbone, see ``classifier.make_adapter``).
 
     ``weights`` None means random initialisation; otherwise any ``--weights`` value of ``tlc train``
     (torchvision weights name, local file, tlc run directory), loaded by :mod:`tlc.models.weights`.
     """
-    from .classifier import Classifier
+    from .classifier import CHANNEL_ADAPTERS, Classifier
 
+    if channel_adapter not in CHANNEL_ADAPTERS:
+        raise ConfigError(f"unknown channel_adapter {channel_adapter!r}; valid: {', '.join(CHANNEL_ADAPTERS)}")
     spec = get_arch(arch)
     if num_classes < 1:
         raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
     backbone, num_features = spec.build_backbone()
-    model = Classifier(spec, backbone, num_features, num_classes)
+    model = Classifier(spec, backbone, num_features, num_classes, channel_adapter, mc_dropout)  # type: ignore[arg-type]
     if weights is not None:
         from .weights import resolve_weights
 

@@ -80,7 +80,11 @@ def run_arch(spec: str) -> str | None:
     """The architecture of a run directory given as ``--weights`` (None when spec is not a run)."""
     path = Path(spec).expanduser()
     if path.is_dir() and (path / RUN_INFO_NAME).is_file():
-        return read_run_info(path).arch
+        info = read_run_info(path)
+        if info.is_ensemble:
+            raise WeightsError(f"{path} is an ensemble run; start from one of its members "
+                               f"({path / info.members[0].path}, ...)")
+        return info.arch
     return None
 
 
@@ -146,11 +150,12 @@ def load_state_dict_into(model: Classifier, state: dict[str, torch.Tensor], wher
     if is_tlc:
         backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
         head = {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}
-        other = [k for k in state if not k.startswith(("backbone.", "head."))]
+        adapter = {k[len("adapter."):]: v for k, v in state.items() if k.startswith("adapter.")}
+        other = [k for k in state if not k.startswith(("backbone.", "head.", "adapter."))]
     else:
         prefix = model.spec.head_prefix + "."
         backbone = {k: v for k, v in state.items() if not k.startswith(prefix)}
-        head, other = {}, []
+        head, adapter, other = {}, {}, []
     missing, unexpected = model.load_backbone_state(backbone)
     unexpected = other + unexpected
     if missing or unexpected:
@@ -163,3 +168,5 @@ def load_state_dict_into(model: Classifier, state: dict[str, torch.Tensor], wher
     fits = head.keys() == own_head.keys() and all(head[k].shape == own_head[k].shape for k in head)
     if head and fits and keep_head is not False:
         model.head.load_state_dict(head)
+    if adapter and model.adapter is not None:  # a parent run's learned adapter carries over
+        model.adapter.load_state_dict(adapter)

@@ -176,6 +176,8 @@ def _distil(teacher, student, images: np.ndarray, settings: QatSettings) -> list
     import torch
     import torch.nn.functional as F
 
+    from ..models.outputs import logits_of
+
     gen = torch.Generator().manual_seed(settings.seed)
     data = torch.from_numpy(np.ascontiguousarray(images[:settings.images]))
     per_epoch = max(1, len(data) // settings.batch_size)
@@ -189,8 +191,8 @@ def _distil(teacher, student, images: np.ndarray, settings: QatSettings) -> list
         for step in range(per_epoch):
             batch = data[order[step * settings.batch_size:(step + 1) * settings.batch_size]]
             with torch.no_grad():
-                target = teacher(batch)
-            loss = F.mse_loss(student(batch), target)
+                target = logits_of(teacher(batch))
+            loss = F.mse_loss(logits_of(student(batch)), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

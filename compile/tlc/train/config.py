@@ -10,6 +10,8 @@ from tlc_runtime.dicom import dicom_policy
 from tlc_runtime.manifest import DicomPolicy
 
 from ..errors import ConfigError
+from ..models.classifier import CHANNEL_ADAPTERS, ChannelAdapter
+from ..runs import MC_DROPOUT_WHERE, McDropout
 
 FreezeMode = Literal["none", "head", "gradual"]
 FREEZE_MODES = ("none", "head", "gradual")
@@ -40,8 +42,14 @@ class TrainConfig:
       ``dicom_policy`` is recorded in the run and the bundle manifest.
     - duplicates: "error" refuses data with an image in both train and test; "drop" removes the
       train copies of val/test images (recorded in run.json ``data.dropped_duplicates``).
+    - channel_adapter: "replicate" (grey copied to the backbone's 3 channels) or "learned" (a trainable
+      1×1 convolution in front of the backbone, initialised to replication; ``models.classifier``).
     - roi: crop before resizing: "auto" (``tlc_runtime.roi`` automatic rule) or a boxes CSV path
       (``tlc.data.roi``); None → the whole image (or the ROI of a Dataset passed in).
+    - mc_dropout: dropout rate (0 < rate < 1) for MC-dropout uncertainty, before the head's linear
+      layer and, with ``mc_dropout_where`` "head+stage", also on the input of the backbone's last
+      stage; recorded in run.json (``RunInfo.mc_dropout``). None → off (the architecture's own head
+      dropout); a child run (``weights`` a run) does not inherit its parent's.
     """
 
     arch: str | None = None
@@ -69,6 +77,9 @@ class TrainConfig:
     dicom_rescale: bool | None = None
     duplicates: DuplicatesPolicy = "error"
     roi: str | None = None
+    channel_adapter: ChannelAdapter = "replicate"
+    mc_dropout: float | None = None
+    mc_dropout_where: Literal["head", "head+stage"] = "head"
 
     def __post_init__(self) -> None:
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
@@ -91,6 +102,14 @@ class TrainConfig:
         _check(self.duplicates in ("error", "drop"),
                f"duplicates must be one of error, drop, got {self.duplicates!r}")
         _check(self.roi is None or bool(self.roi), "roi must be 'auto' or a boxes CSV path")
+        _check(self.channel_adapter in CHANNEL_ADAPTERS,
+               f"channel_adapter must be one of {', '.join(CHANNEL_ADAPTERS)}, got {self.channel_adapter!r}")
+        _check(self.mc_dropout is None or 0 < self.mc_dropout < 1,
+               f"mc_dropout must be a rate in (0, 1), got {self.mc_dropout}")
+        _check(self.mc_dropout_where in MC_DROPOUT_WHERE,
+               f"mc_dropout_where must be one of {', '.join(MC_DROPOUT_WHERE)}, got {self.mc_dropout_where!r}")
+        _check(self.mc_dropout is not None or self.mc_dropout_where == "head",
+               "mc_dropout_where needs mc_dropout (a rate, e.g. --mc-dropout 0.3)")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
         try:
             dicom_policy(self.dicom_window, self.dicom_rescale)
@@ -101,6 +120,11 @@ class TrainConfig:
     def dicom_policy(self) -> DicomPolicy:
         """The DicomPolicy of ``dicom_window`` and ``dicom_rescale``."""
         return dicom_policy(self.dicom_window, self.dicom_rescale)
+
+    @property
+    def mc_dropout_spec(self) -> McDropout | None:
+        """The McDropout of ``mc_dropout`` and ``mc_dropout_where`` (None when off)."""
+        return None if self.mc_dropout is None else McDropout(self.mc_dropout, self.mc_dropout_where)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -142,4 +142,6 @@ def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dic
         best_epoch=best_epoch,
         val_metrics=val_metrics,
         test_metrics=test_metrics or {},
+        channel_adapter=config.channel_adapter,
+        mc_dropout=config.mc_dropout_spec,
     )

@@ -12,12 +12,14 @@ from .config import TrainConfig
 
 
 def param_groups(model: Classifier, config: TrainConfig, pretrained: bool) -> list[dict]:
-    """AdamW groups: backbone at ``lr * backbone_lr_mult`` (pretrained only), head at ``lr``;
+    """AdamW groups: backbone at ``lr * backbone_lr_mult`` (pretrained only), head (and a learned
+    channel adapter) at ``lr``;
     no weight decay on biases and normalisation weights (1-D tensors)."""
     backbone_lr = config.lr * (config.backbone_lr_mult if pretrained else 1.0)
     groups = []
     for name, params, lr in (("backbone", model.backbone_parameters(), backbone_lr),
-                             ("head", model.head_parameters(), config.lr)):
+                             ("head", model.head_parameters(), config.lr),
+                             ("adapter", model.adapter_parameters(), config.lr)):
         params = list(params)
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]

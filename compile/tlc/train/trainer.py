@@ -69,7 +69,7 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
     device = _device(config.device)
     check_out_dir(out_dir, config.resume, overwrite)  # refuse early; checked again under the lock
     source = resolve_weights(config.weights, arch)
-    dataset = _load_dataset(data, config)
+    dataset = load_training_data(data, config)
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     reporter = Reporter(progress)
@@ -95,7 +95,8 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    classifier = create_model(arch, len(class_names))
+    classifier = create_model(arch, len(class_names), channel_adapter=config.channel_adapter,
+                              mc_dropout=config.mc_dropout_spec)
     source.apply(classifier, class_names)
     model = DeployModel(classifier, prep, 1 if dataset.channels == 1 else 3).to(device)
     optimizer = make_optimizer(classifier, config, source.pretrained)
@@ -119,8 +120,14 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
         first = dataset.dropped_duplicates[0]
         reporter.log(f"dropped {len(dataset.dropped_duplicates)} train image(s) also in val/test (--duplicates "
                      f"drop), e.g. {first['id']} = {first['same_as']}; all listed in run.json")
+    mc = config.mc_dropout_spec
     reporter.log(f"training {arch} on {sizes['train']} images ({len(class_names)} classes), "
-                 f"validating on {sizes['val']}, weights: {source.describe()}")
+                 f"validating on {sizes['val']}, weights: {source.describe()}"
+                 + (f", {mc.describe()}" if mc else ""))
+    parent_mc = source.run.mc_dropout if source.run else None
+    if parent_mc and parent_mc != mc:
+        reporter.log(f"note: the parent run trained with {parent_mc.describe()}; this run uses "
+                     f"{mc.describe() if mc else 'none'} (pass --mc-dropout to choose)")
     for epoch in range(state.epochs_done, config.epochs):
         started = time.perf_counter()
         model.train()
@@ -150,7 +157,7 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
             reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
             break
 
-    best = load_model_file(out_dir / BEST_CHECKPOINT, arch, len(class_names))
+    best = load_model_file(out_dir / BEST_CHECKPOINT, arch, len(class_names), config.channel_adapter, mc)
     model.classifier.load_state_dict(best.state_dict())
     test = _evaluate(model, tensors["test"], loss_weights) if sizes["test"] else {}
     info = run_info(test)
@@ -169,7 +176,9 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _load_dataset(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
+def load_training_data(data: str | Path | Dataset, config: TrainConfig) -> Dataset:
+    """``data`` as ``train`` reads it: a path loaded and split with the config's options, or a Dataset
+    given its ROI (ensemble members share one loaded Dataset, so one split)."""
     if not isinstance(data, (str, Path)):
         from ..data.roi import with_roi
 
@@ -224,7 +233,8 @@ def _restore(out_dir: Path, config: TrainConfig, classifier: Classifier, optimiz
              content_hash: str) -> LoopState:
     stored = read_last_state(out_dir)
     check_resume(stored, config, content_hash, out_dir)
-    last = load_model_file(out_dir / LAST_CHECKPOINT, classifier.arch, classifier.num_classes)
+    last = load_model_file(out_dir / LAST_CHECKPOINT, classifier.arch, classifier.num_classes,
+                           classifier.channel_adapter, classifier.mc_dropout)
     classifier.load_state_dict(last.state_dict())
     load_optimizer(optimizer, out_dir / LAST_OPTIM, stored["optimizer_param_groups"])
     if stored["epochs_done"] >= config.epochs:

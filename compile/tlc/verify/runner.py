@@ -15,6 +15,7 @@ from ..targets import Tolerance
 from .budget import Check, Verdict, judge, undecidable
 from .compare import Comparison, compare_logits
 from .trust import trust_metrics
+from .uncertainty import uncertainty_metrics
 
 
 @dataclass
@@ -62,6 +63,10 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
     if run.run_id != manifest.provenance.get("run_id"):
         raise ConfigError(f"reference run {run.run_id} is not the run this bundle was built from "
                           f"({manifest.provenance.get('run_id')}); pass the right --reference")
+    if manifest.uncertainty is not None:  # the bundle's graph is the MC-dropout wrapper: so is its reference
+        from ..models.mc_dropout import McDropoutModel
+
+        model = McDropoutModel.for_run(model, run, manifest.uncertainty.samples, manifest.uncertainty.seed)
     dataset = _load(data, run)
     images, labels, rois = _labelled(dataset, split, tuple(manifest.class_names))
     tolerance = _tolerance(dict(manifest.verification.get("budget", {})), max_drop, min_agreement,
@@ -71,7 +76,8 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
         raise ConfigError(f"{split} split: {why}")
     log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
         f"and PyTorch on {len(labels)} images")
-    bundle_logits = _bundle_logits(clf, images, rois)
+    bundle_outputs = _bundle_outputs(clf, images, rois)
+    bundle_logits = bundle_outputs["logits"]
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
     ref_logits = reference_logits(model, ref_inputs)
     if manifest.calibration is not None:  # the bundle's graph divides by T: so does its reference
@@ -84,7 +90,15 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
               "proxy": clf.info.backend != artifact.backend}
     return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
                         verdict=verdict, runner=runner, class_names=tuple(manifest.class_names),
-                        extra=trust_metrics(bundle_logits, labels, manifest.calibration, manifest.conformal))
+                        extra=_extra(bundle_outputs, labels, manifest))
+
+
+def _extra(outputs: dict[str, np.ndarray], labels: np.ndarray, manifest) -> dict[str, Any]:
+    """Calibration and prediction sets of the bundle's logits; its MC-dropout uncertainty when it has any."""
+    extra = trust_metrics(outputs["logits"], labels, manifest.calibration, manifest.conformal)
+    if manifest.uncertainty is not None:
+        extra["uncertainty"] = uncertainty_metrics(outputs, manifest.uncertainty, labels)
+    return extra
 
 
 def _load(data: Any, run):
@@ -121,13 +135,13 @@ def _labelled(dataset, split: str, class_names: tuple[str, ...]) -> tuple[list[n
     return images, labels, rois
 
 
-def _bundle_logits(clf, images: list[np.ndarray], rois: list, batch: int = 64) -> np.ndarray:
-    out = []
+def _bundle_outputs(clf, images: list[np.ndarray], rois: list, batch: int = 64) -> dict[str, np.ndarray]:
+    parts = []
     for start in range(0, len(images), batch):
         prepared = np.stack([clf.prepare(img, roi=roi) for img, roi in zip(images[start:start + batch],
                                                                           rois[start:start + batch], strict=True)])
-        out.append(clf.predict_logits(prepared))
-    return np.concatenate(out)
+        parts.append(clf.predict_outputs(prepared))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _tolerance(budget: dict[str, Any], max_drop, min_agreement, max_prob_delta, confidence) -> Tolerance:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import BackendUnavailableError, InferenceError, InputError
-from ..manifest import Artifact, InputSpec
+from ..manifest import LOGITS, Artifact, InputSpec
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class Session(ABC):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """N×H×W×C batch of the graph's dtype → N×K float32 logits."""
+        return self.infer_outputs(batch)[LOGITS]
+
+    def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """N×H×W×C batch of the graph's dtype → every graph output by name (``logits`` first), float32."""
         spec = self.input_spec
         expected = (spec.height, spec.width, spec.channels)
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
@@ -52,11 +56,14 @@ class Session(ABC):
             raise
         except Exception as exc:  # a backend's raw error becomes ours, with its message
             raise InferenceError(f"{self.info.backend} failed: {exc}") from exc
-        return np.asarray(out, dtype=np.float32)
+        if not isinstance(out, dict):
+            return {LOGITS: np.asarray(out, dtype=np.float32)}
+        return {name: np.asarray(value, dtype=np.float32) for name, value in out.items()}
 
     @abstractmethod
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        """Run the model on a validated, contiguous batch; return logits."""
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        """Run the model on a validated, contiguous batch; return the logits, or every output by name
+        (``logits`` first) when the graph has more than one."""
 
 
 class Backend(ABC):

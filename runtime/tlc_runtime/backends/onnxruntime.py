@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailableError, BundleError, InferenceError, TlcRuntimeError
-from ..manifest import Artifact, InputSpec
+from ..manifest import LOGITS, Artifact, InputSpec
 from ..onnx_external import check_no_external_data
 from .base import Backend, Session, SessionInfo, file_label, require
 
@@ -80,19 +80,21 @@ def providers_for(device: str, precision: str, cache_dir: str | Path | None) -> 
 class OnnxRuntimeSession(Session):
     """One InferenceSession; the per-call path is a single ``run`` with cached names."""
 
-    def __init__(self, sess: Any, input_name: str, output_name: str, input_spec: InputSpec,
+    def __init__(self, sess: Any, input_name: str, output_names: list[str], input_spec: InputSpec,
                  info: SessionInfo) -> None:
         super().__init__(input_spec, info)
         self._sess = sess
         self._run = sess.run
         self._input_name = input_name
-        self._output_names = [output_name]
+        self._output_names = output_names  # the logits first
+        self._keys = [LOGITS, *output_names[1:]]
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
         try:
-            return self._run(self._output_names, {self._input_name: batch})[0]
+            outs = self._run(self._output_names, {self._input_name: batch})
         except Exception as exc:  # ORT raises its own pybind types; keep one line of the message
             raise InferenceError(one_line(exc)) from None
+        return outs[0] if len(outs) == 1 else dict(zip(self._keys, outs, strict=True))
 
 
 class OnnxRuntimeBackend(Backend):
@@ -137,7 +139,7 @@ class OnnxRuntimeBackend(Backend):
                                               f"{one_line(exc)}") from None
             raise BundleError(f"onnxruntime cannot load artifact {artifact.name!r} ({model_name}): "
                               f"{one_line(exc)}; rebuild the bundle") from None
-        input_name, output_name = _check_io(sess, input_spec, artifact.name)
+        input_name, output_names = _check_io(sess, input_spec, artifact.name)
         used = sess.get_providers()
         if _DEVICE_PROVIDER[wanted] not in used:
             if device != "auto":
@@ -146,9 +148,9 @@ class OnnxRuntimeBackend(Backend):
             wanted = "cpu"
         info = SessionInfo(backend=cls.name, device=wanted, precision=artifact.precision,
                            details={"providers": used, "onnxruntime": ort.__version__,
-                                    "input": input_name, "output": output_name,
+                                    "input": input_name, "output": output_names[0],
                                     "intra_op_num_threads": sess_options.intra_op_num_threads})
-        return OnnxRuntimeSession(sess, input_name, output_name, input_spec, info)
+        return OnnxRuntimeSession(sess, input_name, output_names, input_spec, info)
 
 
 def _merged_options(artifact: Artifact, options: dict[str, Any] | None) -> dict[str, Any]:
@@ -193,8 +195,9 @@ def available_cores() -> int:
     return max(1, len(cores))
 
 
-def _check_io(sess: Any, spec: InputSpec, artifact_name: str) -> tuple[str, str]:
-    """The graph's input/output names, after checking the input against the manifest's spec."""
+def _check_io(sess: Any, spec: InputSpec, artifact_name: str) -> tuple[str, list[str]]:
+    """The graph's input name and output names (the logits first), after checking the input against
+    the manifest's spec. A one-output graph's output is the logits whatever its name."""
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
     if len(inputs) != 1:
         raise BundleError(f"artifact {artifact_name!r} has {len(inputs)} inputs; a tlc model has one")
@@ -209,7 +212,7 @@ def _check_io(sess: Any, spec: InputSpec, artifact_name: str) -> tuple[str, str]
                           f"N×{spec.height}×{spec.width}×{spec.channels}; rebuild the bundle")
     names = [o.name for o in outputs]
     if len(names) == 1:
-        return graph_in.name, names[0]
-    if "logits" in names:
-        return graph_in.name, "logits"
-    raise BundleError(f"artifact {artifact_name!r} has outputs {names} and none is named 'logits'")
+        return graph_in.name, names
+    if LOGITS in names:
+        return graph_in.name, [LOGITS, *(n for n in names if n != LOGITS)]
+    raise BundleError(f"artifact {artifact_name!r} has outputs {names} and none is named {LOGITS!r}")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailableError, BundleError, InferenceError, TlcRuntimeError
-from ..manifest import Artifact, InputSpec
+from ..manifest import LOGITS, Artifact, InputSpec
 from ..onnx_external import check_no_external_data
 from .base import Backend, Session, SessionInfo, file_label, require
 
@@ -34,11 +34,14 @@ def _one_line(exc: BaseException) -> str:
 class OpenVinoSession(Session):
     """A compiled model; each thread gets its own infer request, created on its first call."""
 
-    def __init__(self, compiled: Any, input_spec: InputSpec, info: SessionInfo, static_batch: int | None) -> None:
+    def __init__(self, compiled: Any, input_spec: InputSpec, info: SessionInfo, static_batch: int | None,
+                 output_names: list[str] | None = None) -> None:
         super().__init__(input_spec, info)
         self._compiled = compiled
         self._local = threading.local()
         self._static_batch = static_batch
+        self._names = output_names or [LOGITS]  # graph order of the outputs, the logits' index first
+        self._order = _output_order(compiled, self._names) if len(self._names) > 1 else [0]
 
     def _request(self) -> Any:
         request = getattr(self._local, "request", None)
@@ -46,20 +49,28 @@ class OpenVinoSession(Session):
             request = self._local.request = self._compiled.create_infer_request()
         return request
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
         request = self._request()
         step = self._static_batch
         if step is None or len(batch) == step:
             request.infer({0: batch}, share_inputs=True)
-            return request.get_output_tensor(0).data.copy()
-        outs = []
+            return self._outputs(request)
+        parts = []
         for start in range(0, len(batch), step):  # static-shape devices (NPU): fixed-size chunks
             chunk = batch[start:start + step]
             if len(chunk) < step:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - len(chunk), axis=0)])
             request.infer({0: np.ascontiguousarray(chunk)}, share_inputs=True)
-            outs.append(request.get_output_tensor(0).data.copy())
-        return np.concatenate(outs)[:len(batch)]
+            parts.append(self._outputs(request))
+        if isinstance(parts[0], np.ndarray):
+            return np.concatenate(parts)[:len(batch)]
+        return {name: np.concatenate([p[name] for p in parts])[:len(batch)] for name in parts[0]}
+
+    def _outputs(self, request: Any) -> np.ndarray | dict[str, np.ndarray]:
+        if len(self._order) == 1:
+            return request.get_output_tensor(0).data.copy()
+        return {name: request.get_output_tensor(index).data.copy()
+                for name, index in zip(self._names, self._order, strict=True)}
 
 
 class OpenVinoBackend(Backend):
@@ -91,7 +102,7 @@ class OpenVinoBackend(Backend):
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line text
             raise InferenceError(f"openvino could not compile artifact {artifact.name!r} for {chosen}: "
                                  f"{_one_line(exc)}") from None
-        _check_io(compiled, input_spec, artifact.name)
+        names = _check_io(compiled, input_spec, artifact.name)
         precision = _precision_of(compiled)
         info = SessionInfo(backend=cls.name, device=chosen, precision=precision,
                            details={"artifact_precision": artifact.precision, "openvino": ov.get_version(),
@@ -99,7 +110,7 @@ class OpenVinoBackend(Backend):
                                     "performance_hint": config.get("PERFORMANCE_HINT"),
                                     "execution_devices": list(_property(compiled, "EXECUTION_DEVICES") or [])})
         static = artifact.options.get("static_batch")
-        return OpenVinoSession(compiled, input_spec, info, int(static) if static else None)
+        return OpenVinoSession(compiled, input_spec, info, int(static) if static else None, names)
 
 
 def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -195,7 +206,29 @@ def _precision_of(compiled: Any) -> str:
     return {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(text, text)
 
 
-def _check_io(compiled: Any, spec: InputSpec, artifact_name: str) -> None:
+def _output_order(compiled: Any, names: list[str]) -> list[int]:
+    """Output indexes of ``compiled`` in the order of ``names`` (logits first)."""
+    index = {}
+    for i, port in enumerate(compiled.outputs):
+        for name in port.get_names():
+            index.setdefault(name, i)
+    return [index[n] for n in names]
+
+
+def _output_names(compiled: Any, artifact_name: str) -> list[str]:
+    """The logits first, then the other outputs in graph order; one output is the logits whatever its name."""
+    ports = compiled.outputs
+    if len(ports) == 1:
+        return [LOGITS]
+    names = [port.get_any_name() if port.get_names() else "" for port in ports]
+    if LOGITS not in {n for port in ports for n in port.get_names()}:
+        raise BundleError(f"artifact {artifact_name!r} has outputs {names} and none is named {LOGITS!r}")
+    others = [n for port, n in zip(ports, names, strict=True) if LOGITS not in port.get_names()]
+    return [LOGITS, *others]
+
+
+def _check_io(compiled: Any, spec: InputSpec, artifact_name: str) -> list[str]:
+    """The output names (``_output_names``), after checking the input against the manifest's spec."""
     inputs = compiled.inputs
     if len(inputs) != 1:
         raise BundleError(f"artifact {artifact_name!r} has {len(inputs)} inputs; a tlc model has one")
@@ -209,3 +242,4 @@ def _check_io(compiled: Any, spec: InputSpec, artifact_name: str) -> None:
     if len(dims) != 4 or any(d is not None and d != e for d, e in zip(dims[1:], expected, strict=True)):
         raise BundleError(f"artifact {artifact_name!r} input shape {shape} does not match the manifest's "
                           f"N×{expected[0]}×{expected[1]}×{expected[2]}; rebuild the bundle")
+    return _output_names(compiled, artifact_name)

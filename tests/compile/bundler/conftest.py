@@ -27,7 +27,7 @@ def tiny_manifest():
             input=InputSpec(name="pixels", height=8, width=8, channels=1, dtype="uint8"),
             preprocessing=Preprocessing(resize="antialias-bilinear", value_range=(0.0, 255.0),
                                         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channel_rule="replicate"),
-            output=OutputSpec(),
+            outputs=(OutputSpec(),),
             artifacts=(Artifact(name="onnx-fp32", format="onnx", backend="onnxruntime", precision="fp32",
                                 files={"model": file_entry(directory, "model.onnx")}),),
             default_artifact="onnx-fp32",
@@ -53,4 +53,23 @@ def tiny_run_dir(tmp_path_factory):
              test_images=images[280:], test_labels=labels[280:])
     config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=80, patience=None)
     train(root / "digits01.npz", root / "run", config, progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def ten_class_run(tmp_path_factory):
+    """One epoch on 160 images of all ten digits at 16 px: far from perfect on validation, so the
+    temperature has an interior optimum (ten_class_run's digits 0 and 1 are separated with a margin)."""
+    from sklearn.datasets import load_digits
+    from tlc.train import TrainConfig, train
+
+    digits = load_digits()
+    images = np.rint(digits.images * 255 / 16).astype(np.uint8)
+    labels = digits.target.astype(np.int64)
+    root = tmp_path_factory.mktemp("ten")
+    np.savez(root / "digits.npz", train_images=images[:600], train_labels=labels[:600],
+             val_images=images[600:900], val_labels=labels[600:900],
+             test_images=images[900:1200], test_labels=labels[900:1200])
+    config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=160, patience=None)
+    train(root / "digits.npz", root / "run", config, progress=False)
     return root / "run"

@@ -41,7 +41,7 @@ def test_existing_out_is_refused_before_reference_inference(tiny_run_dir, tmp_pa
     def no_inference(*_args, **_kwargs):
         raise AssertionError("reference inference ran before the --out check")
 
-    monkeypatch.setattr(builder, "reference_logits", no_inference)
+    monkeypatch.setattr(builder, "reference_outputs", no_inference)
     with pytest.raises(ConfigError, match="already exists"):
         build_bundle(tiny_run_dir, "x86-cpu", out, log=_quiet)
     assert (out / "manifest.json").read_text() == "{}"

@@ -31,25 +31,6 @@ def _reference(run_dir, split: str):
 
 
 @pytest.fixture(scope="module")
-def ten_class_run(tmp_path_factory):
-    """One epoch on 160 images of all ten digits at 16 px: far from perfect on validation, so the
-    temperature has an interior optimum (ten_class_run's digits 0 and 1 are separated with a margin)."""
-    from sklearn.datasets import load_digits
-    from tlc.train import TrainConfig, train
-
-    digits = load_digits()
-    images = np.rint(digits.images * 255 / 16).astype(np.uint8)
-    labels = digits.target.astype(np.int64)
-    root = tmp_path_factory.mktemp("ten")
-    np.savez(root / "digits.npz", train_images=images[:600], train_labels=labels[:600],
-             val_images=images[600:900], val_labels=labels[600:900],
-             test_images=images[900:1200], test_labels=labels[900:1200])
-    config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=160, patience=None)
-    train(root / "digits.npz", root / "run", config, progress=False)
-    return root / "run"
-
-
-@pytest.fixture(scope="module")
 def trusted_bundle(ten_class_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("trust") / "bundle"
     return build_bundle(ten_class_run, "x86-cpu", out, log=_quiet)

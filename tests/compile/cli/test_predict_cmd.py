@@ -90,8 +90,8 @@ def test_a_run_that_dies_leaves_no_half_csv(tiny_bundle, image_files, tmp_path, 
             raise KeyboardInterrupt
         return infer(self, batch)
 
-    infer = tlc_runtime.Classifier.predict_logits
-    monkeypatch.setattr(tlc_runtime.Classifier, "predict_logits", dies_on_second_batch)
+    infer = tlc_runtime.Classifier.predict_outputs
+    monkeypatch.setattr(tlc_runtime.Classifier, "predict_outputs", dies_on_second_batch)
     assert run(["predict", str(tiny_bundle), str(folder), "--csv", str(out), "--batch-size", "1"]) == 130
     assert out.read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["out.csv"]

@@ -53,3 +53,19 @@ def test_long_epochs_report_progress_when_stderr_is_not_a_terminal(leaky_npz, tm
     err = capsys.readouterr().err
     assert "epoch 1/1  4/11 images" in err and "epoch 1/1  8/11 images" in err
     assert "\x1b[" not in err
+
+
+def test_mc_dropout_is_recorded_and_shown_in_the_summary(leaky_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(["train", str(leaky_npz), "--out", str(out), *TINY, "--duplicates", "drop",
+                "--mc-dropout", "0.25", "--mc-dropout-where", "head+stage"]) == 0
+    assert json.loads((out / "run.json").read_text())["mc_dropout"] == {"rate": 0.25, "where": "head+stage"}
+    captured = capsys.readouterr()
+    summary = " ".join(captured.out.split())  # the console wraps long lines
+    assert "MC dropout 0.25 (head+stage)" in summary and "MC dropout 0.25 (head+stage)" in captured.err
+
+
+def test_mc_dropout_rate_out_of_range_exits_2(leaky_npz, tmp_path, capsys):
+    assert run(["train", str(leaky_npz), "--out", str(tmp_path / "run"), *TINY, "--mc-dropout", "1.5"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "mc_dropout" in lines[0]
