@@ -35,12 +35,18 @@ image is accepted when its score is at most the threshold, which accepts at leas
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from tlc_runtime.manifest import OodRule
 
 from ..errors import ConfigError
+from ..verify.ood import ood_line, ood_metrics
+from .evaluate import EvalSet
 
 SCORES = ("energy", "mahalanobis", "combined")
 DEFAULT_SCORE = "combined"
@@ -52,11 +58,14 @@ _EPS = 1e-9
 @dataclass(frozen=True)
 class OodOptions:
     """enabled: compile the gate (``--no-ood`` turns it off); acceptance: the fraction of
-    in-distribution validation images the threshold accepts; score: which score the gate uses."""
+    in-distribution validation images the threshold accepts; score: which score the gate uses;
+    required: the user asked for the gate (``--ood-acceptance``), so a validation split too small for
+    the threshold is an error instead of a build without the gate."""
 
     enabled: bool = True
     acceptance: float = DEFAULT_ACCEPTANCE
     score: str = DEFAULT_SCORE
+    required: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.acceptance < 1:
@@ -158,3 +167,61 @@ def scored_model(model, train_inputs: np.ndarray, train_labels: np.ndarray, val_
     log(f"OOD gate: class means and shared covariance on {fit.n_images} training images "
         f"(Ledoit-Wolf shrinkage {fit.shrinkage:.3f}); score {options.score}")
     return OodScored(model, fit.means, fit.precision, weights=weights).eval(), fit
+
+
+def gate(model, eval_set: EvalSet, test_set: EvalSet, train_split: Callable[[], tuple[np.ndarray, np.ndarray]],
+         backend: str, options: OodOptions, log) -> tuple[Any, EvalSet, EvalSet, GaussianFit | None]:
+    """(model to export, validation and test sets whose references are that model's outputs, the fit):
+    ``model`` wrapped by :class:`~tlc.models.ood.OodScored` (after calibration: it folds the temperature
+    in), or unchanged with fit None when the gate is off or cannot be compiled (said in the log)."""
+    from ..models.ood import scorable
+
+    why_not = ("--no-ood" if not options.enabled else
+               "TensorRT targets run single-output graphs" if backend == "tensorrt" else
+               "ensembles and MC-dropout models are not scored yet" if not scorable(model) else None)
+    if why_not is not None:
+        log(f"OOD gate: not compiled ({why_not}); predictions carry no ood flag")
+        return model, eval_set, test_set, None
+    if not _threshold_possible(len(eval_set.labels), options, log):
+        return model, eval_set, test_set, None
+    train_inputs, train_labels = train_split()
+    scored, fit = scored_model(model, train_inputs, train_labels, eval_set.inputs, eval_set.num_classes,
+                               options, log)
+    return scored, _referenced(scored, eval_set), _referenced(scored, test_set), fit
+
+
+def _threshold_possible(n_validation: int, options: OodOptions, log) -> bool:
+    """Whether ``n_validation`` images can set the threshold; ConfigError when not and the gate was asked
+    for, else a warning and a bundle without it."""
+    try:
+        ood_threshold(np.zeros(n_validation), options.acceptance)
+    except ConfigError as exc:
+        if options.required:
+            raise
+        log(f"warning: {exc}; this bundle has no OOD gate")
+        return False
+    return True
+
+
+def _referenced(model, eval_set: EvalSet) -> EvalSet:
+    """``eval_set`` with the reference logits and extra outputs of ``model`` (the graph to export)."""
+    from ..export.onnx_export import reference_outputs
+
+    outputs = reference_outputs(model, eval_set.inputs)
+    logits = outputs.pop("logits")
+    return dataclasses.replace(eval_set, reference=logits, extras=outputs)
+
+
+def rule_and_report(fit: GaussianFit | None, options: OodOptions, val_outputs: Mapping[str, np.ndarray],
+                    test_outputs: Mapping[str, np.ndarray], log) -> tuple[OodRule | None, dict[str, Any]]:
+    """The manifest's ``ood`` section, its threshold from the artifact's OWN validation ``ood_score``,
+    and the build report's ``ood`` section (acceptance on the test split); (None, {}) without a fit."""
+    if fit is None:
+        return None, {}
+    val_scores = np.asarray(val_outputs["ood_score"])
+    rule = OodRule(score=options.score, threshold=ood_threshold(val_scores, options.acceptance),
+                   acceptance=options.acceptance, n_fit=fit.n_images, n_threshold=len(val_scores))
+    test = ood_metrics(test_outputs, rule)
+    log(f"{ood_line(test)} [test split]")
+    return rule, {"ood": {**dataclasses.asdict(rule), "threshold_from": "val", "shrinkage": fit.shrinkage,
+                          "test": test}}

@@ -33,6 +33,13 @@ def unwrap(model: nn.Module) -> tuple[DeployModel, float | None]:
     raise TypeError(f"cannot score {type(model).__name__}: expected a DeployModel or TemperatureScaled")
 
 
+def scorable(model: nn.Module) -> bool:
+    """Whether :class:`OodScored` can wrap ``model`` (a single DeployModel, optionally
+    TemperatureScaled; not an ensemble nor an MC-dropout wrapper)."""
+    inner = model.model if isinstance(model, TemperatureScaled) else model
+    return isinstance(inner, DeployModel)
+
+
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The pooled feature vectors (N×D) of raw NHWC pixels, through the model's own preprocessing."""
     deploy, _ = unwrap(model)
