@@ -88,28 +88,16 @@ def export(model, example: np.ndarray, path: Path) -> None:
                           dynamic_axes={"pixels": {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}})
 
 
-def score_only_nodes(model) -> list[str]:
-    """Nodes the logits do not depend on (the OOD scores' own computation)."""
-    made_by = {out: n for n in model.graph.node for out in n.output}
-    needed, stack = set(), ["logits"]
-    while stack:
-        node = made_by.get(stack.pop())
-        if node is not None and node.name not in needed:
-            needed.add(node.name)
-            stack.extend(node.input)
-    return [n.name for n in model.graph.node if n.name not in needed]
-
-
 def int8(fp32: Path, calibration: np.ndarray, work: Path, scores_in_float: bool) -> Path:
-    """tlc's INT8 QDQ recipe (U8S8, MinMax); ``scores_in_float``: the OOD head's nodes stay float."""
-    import onnx
+    """tlc's INT8 QDQ recipe (U8S8, MinMax); ``scores_in_float``: the OOD head's nodes stay float (tlc's
+    default since quantize.graph.score_only_nodes; False quantizes them too, for comparison)."""
     from tlc.quantize.ort_int8 import QdqQuantizer, QdqScheme
 
     scheme = QdqScheme(activation_type="uint8", activation_symmetric=False)
     work.mkdir(exist_ok=True)
     quantizer = QdqQuantizer(fp32, calibration, scheme, "minmax", 99.99, work)
-    if scores_in_float:
-        quantizer.preprocessing += score_only_nodes(onnx.load(str(quantizer.prepared)))
+    if not scores_in_float:
+        quantizer.score_only = []
     return quantizer.build(work / "model.int8.onnx")
 
 
