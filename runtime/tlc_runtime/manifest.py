@@ -228,6 +228,34 @@ class ConformalRule:
 
 
 @dataclass(frozen=True)
+class OodRule:
+    """The out-of-distribution gate: an image is OOD when the graph output ``output`` (higher = less
+    like the training data) is above ``threshold``.
+
+    - score: what ``output`` computes: "energy" (−logsumexp of the calibrated logits), "mahalanobis"
+      (squared distance of the pooled features to the nearest class mean, shared covariance fitted on
+      the training split) or "combined" (both, each divided by its validation spread, summed).
+    - threshold: set on the artifact's own validation outputs so that ``acceptance`` of them pass.
+    - n_fit / n_threshold: training images the Gaussian was fitted on; validation images behind the threshold.
+    """
+
+    score: Literal["energy", "mahalanobis", "combined"]
+    threshold: float
+    acceptance: float
+    n_fit: int
+    n_threshold: int
+    output: str = "ood_score"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.acceptance < 1:
+            raise ValueError(f"acceptance {self.acceptance:g} must be within 0..1 (exclusive)")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"threshold {self.threshold!r} must be a finite number")
+        if self.n_fit < 1 or self.n_threshold < 1:
+            raise ValueError(f"n_fit {self.n_fit} and n_threshold {self.n_threshold} must be at least 1")
+
+
+@dataclass(frozen=True)
 class UncertaintyRule:
     """MC-dropout uncertainty computed in the graph (``tlc_runtime.uncertainty``): ``samples`` fixed-mask
     dropout passes at ``rate`` (``where``: "head" or "head+stage"), masks drawn from ``seed`` at build
@@ -269,6 +297,7 @@ class Manifest:
     files: dict[str, FileEntry] = field(default_factory=dict)
     calibration: Calibration | None = field(default=None, metadata={"omit_default": True})
     conformal: ConformalRule | None = field(default=None, metadata={"omit_default": True})
+    ood: OodRule | None = field(default=None, metadata={"omit_default": True})
     uncertainty: UncertaintyRule | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
@@ -282,6 +311,9 @@ class Manifest:
                              f"the outputs after the logits are {show(list(self.extra_outputs))}")
         if self.uncertainty is not None and not {"total", "aleatoric", "epistemic"} <= set(self.extra_outputs):
             raise ValueError(f"the uncertainty section needs graph outputs total, aleatoric and epistemic; "
+                             f"the outputs after the logits are {show(list(self.extra_outputs))}")
+        if self.ood is not None and self.ood.output not in self.extra_outputs:
+            raise ValueError(f"the ood section needs graph output {self.ood.output}; "
                              f"the outputs after the logits are {show(list(self.extra_outputs))}")
         if not self.artifacts:
             raise ValueError("the bundle lists no artifacts")

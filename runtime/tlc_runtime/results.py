@@ -10,6 +10,7 @@ import numpy as np
 
 from .conformal import prediction_sets
 from .manifest import LOGITS, ConformalRule, Manifest
+from .ood import with_ood
 from .uncertainty import with_uncertainty
 
 
@@ -22,8 +23,10 @@ class Prediction:
     ``prediction_set``: the classes (model order) the bundle's conformal rule keeps, always holding
     ``label``; None when the bundle has no rule. ``uncertainty``: MC-dropout {"aleatoric",
     "epistemic", "total"} in nats (``tlc_runtime.uncertainty``); None when the bundle has none.
-    ``abstain``: the set holds more than one label, or the epistemic uncertainty is above the
-    bundle's threshold (refer the image to a human).
+    ``ood``: the bundle's OOD score ``ood_score`` is above its threshold (the image is unlike the
+    training data); both None when the bundle has no OOD gate (``tlc_runtime.ood``).
+    ``abstain``: the set holds more than one label, the epistemic uncertainty is above the
+    bundle's threshold, or the image is OOD (refer the image to a human).
     """
 
     label: str
@@ -33,6 +36,8 @@ class Prediction:
     prediction_set: list[str] | None = None
     abstain: bool = False
     uncertainty: dict[str, float] | None = None
+    ood: bool | None = None
+    ood_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
@@ -40,7 +45,8 @@ class Prediction:
                 "probabilities": dict(self.probabilities),
                 "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
                 "abstain": self.abstain,
-                "uncertainty": None if self.uncertainty is None else dict(self.uncertainty)}
+                "uncertainty": None if self.uncertainty is None else dict(self.uncertainty),
+                "ood": self.ood, "ood_score": self.ood_score}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -54,9 +60,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[Prediction]:
     """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
     and the conformal set from the logits; the manifest's sections give the extra outputs a meaning
-    (``uncertainty``: MC-dropout parts, abstain above the epistemic threshold)."""
+    (``uncertainty``: MC-dropout parts, abstain above the epistemic threshold; ``ood``: the OOD flag
+    and score, abstain when OOD)."""
     predictions = predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
-    return with_uncertainty(predictions, outputs, manifest.uncertainty)
+    predictions = with_uncertainty(predictions, outputs, manifest.uncertainty)
+    return with_ood(predictions, outputs, manifest.ood)
 
 
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],

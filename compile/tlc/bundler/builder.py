@@ -27,6 +27,8 @@ from .context import BuildContext, BuiltArtifact
 from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
 from .golden import GOLDEN_FILE, output_tolerance, pick_golden, write_golden
 from .members import member_checks
+from .ood import gate
+from .ood import rule_and_report as ood_rule_and_report
 from .registry import get_builder
 from .reports import write_json
 from .trust import RELIABILITY_FILE, TrustOptions, calibrate, conformal_and_report
@@ -91,6 +93,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     _require_decidable(tolerance, run.class_names, eval_set, test_set)
     sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
+    train_split = functools.cache(lambda: dataset.arrays("train", run.img_size))
+    model, eval_set, test_set, ood_fit = gate(model, eval_set, test_set, train_split, target.backend, trust.ood, log)
     calibration = _calibration(dataset, calib, run, target, precision, options, spec)
     what = f"an ensemble of {len(run.members)} members" if run.is_ensemble else run.arch
     log(f"exporting {what} to ONNX (opset 17, preprocessing in the graph)")
@@ -104,7 +108,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                        evaluate=make_evaluator(staging.path, spec, eval_set), tolerance=tolerance, log=log,
                        confirm=make_evaluator(staging.path, spec, test_set),
                        options=options, evaluation_inputs=eval_set.inputs, work=staging.work, model=model,
-                       train_split=functools.cache(lambda: dataset.arrays("train", run.img_size)))
+                       train_split=train_split)
     log(f"building {target.backend} {precision} artifact for target {target.name}")
     built = get_builder(target.backend, precision)(ctx)
     log("verifying the artifact against PyTorch on the test split")
@@ -116,10 +120,11 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                                          fitted, trust, log, sets_possible)
     members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
     uncertainty, uncertain = rule_and_report(run, samples, val_outputs, test_outputs, test_set.labels, log)
+    ood, gated = ood_rule_and_report(ood_fit, trust.ood, val_outputs, test_outputs, log)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               **({"members": members} if members else {}),
               "verification": verification.to_dict(), "budget": tolerance.__dict__,
-              "verdict": verdict.to_dict(), **trusted, **uncertain,
+              "verdict": verdict.to_dict(), **trusted, **uncertain, **gated,
               "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, model_name=Path(run_dir).resolve().name, arch=run.arch,
@@ -137,7 +142,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                       "resolution": verdict.resolution, "passed": True},
         files={"build_report": _report_file(staging.path, "reports/build.json", report),
                "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
-        calibration=fitted, conformal=rule, uncertainty=uncertainty)
+        calibration=fitted, conformal=rule, uncertainty=uncertainty, ood=ood)
     return manifest, verification, report
 
 

@@ -23,6 +23,7 @@ from ..verify.reliability import plot_reliability
 from ..verify.trust import trust_metrics
 from .conformal import DEFAULT_COVERAGE, DEFAULT_METHOD, check_coverage, conformal_rule, require_size
 from .evaluate import EvalSet
+from .ood import OodOptions
 from .temperature import BOUNDS, fit_calibration
 
 RELIABILITY_FILE = "reports/reliability.png"
@@ -34,13 +35,15 @@ class TrustOptions:
     target coverage (1 − α) and method ("lac" or "aps", see ``tlc.bundler.conformal``); required: the
     user asked for these sets (``--coverage``), so a validation split too small for them is an error
     instead of a build without sets. mc_samples: K MC-dropout passes in the graph
-    (``tlc.bundler.uncertainty``); None → 16 for a run trained with --mc-dropout, else off."""
+    (``tlc.bundler.uncertainty``); None → 16 for a run trained with --mc-dropout, else off.
+    ood: the out-of-distribution gate (``tlc.bundler.ood``; on by default)."""
 
     calibrate: bool = True
     coverage: float = DEFAULT_COVERAGE
     conformal: str = DEFAULT_METHOD
     required: bool = False
     mc_samples: int | None = None
+    ood: OodOptions = OodOptions()
 
     def __post_init__(self) -> None:
         check_coverage(self.coverage, self.conformal)

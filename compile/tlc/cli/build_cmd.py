@@ -35,13 +35,19 @@ from .targets_cmd import complete_target
 @click.option("--mc-samples", type=int, default=None, metavar="K",
               help="MC-dropout passes in the graph (aleatoric/epistemic uncertainty; fixed seeded masks); default "
                    "16 for a run trained with --mc-dropout, else off.")
+@click.option("--no-ood", is_flag=True,
+              help="Leave out the out-of-distribution gate (energy + Mahalanobis score in the graph; on by default, "
+                   "off for TensorRT targets).")
+@click.option("--ood-acceptance", type=float, default=None, metavar="A",
+              help="The OOD threshold accepts this fraction of in-distribution validation images (default 0.95).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None,
               help="Sign the bundle with this Ed25519 private key (tlc keygen), before it is moved into place.")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
           min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float | None,
-          conformal: str, mc_samples: int | None, overwrite: bool, sign_key: Path | None) -> None:
+          conformal: str, mc_samples: int | None, no_ood: bool, ood_acceptance: float | None, overwrite: bool,
+          sign_key: Path | None) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -50,6 +56,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
     from dataclasses import replace
 
     from ..bundler.builder import build_bundle
+    from ..bundler.ood import OodOptions
     from ..bundler.trust import TrustOptions
     from ..errors import ConfigError
     from ..targets import load_target
@@ -62,8 +69,12 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
         tol = replace(tol, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise ConfigError(f"budget: {exc}") from None
+    if no_ood and ood_acceptance is not None:
+        raise ConfigError("use --no-ood or --ood-acceptance, not both")
+    ood = OodOptions(enabled=not no_ood, required=ood_acceptance is not None,
+                     **({} if ood_acceptance is None else {"acceptance": ood_acceptance}))
     trust = TrustOptions(calibrate=not no_calibrate, conformal=conformal, required=coverage is not None,
-                         mc_samples=mc_samples,
+                         mc_samples=mc_samples, ood=ood,
                          **({} if coverage is None else {"coverage": coverage}))
     options = {"calibration_method": calibration_method, "calibration_samples": calibration_samples}
     key = None
@@ -94,3 +105,7 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
         from ..verify.uncertainty import uncertainty_line
 
         console.print(uncertainty_line(result.report["uncertainty"]["test"]))
+    if result.report.get("ood"):
+        from ..verify.ood import ood_line
+
+        console.print(ood_line(result.report["ood"]["test"]))

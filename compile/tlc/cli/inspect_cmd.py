@@ -36,6 +36,11 @@ def inspect(bundle: Path, as_json: bool) -> int:
             f"channels {prep.channel_rule},", f"resize {prep.resize} (in the runtime)", sep=" ", indent=2)
     if manifest.extra_outputs:
         console.print(f"outputs: logits, then {', '.join(manifest.extra_outputs)}")
+    if manifest.ood is not None:
+        g = manifest.ood
+        phrases(f"OOD gate: {g.score} score ({g.output}),", f"threshold {g.threshold:.4g},",
+                f"accepts {100 * g.acceptance:.0f}% of {g.n_threshold} validation images;",
+                f"Gaussian fitted on {g.n_fit} training images", sep=" ", indent=2)
     t = manifest.target
     console.print(f"target: {t.name} ({t.backend}, {t.device}, {t.precision})")
     for art in manifest.artifacts:

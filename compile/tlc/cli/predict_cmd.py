@@ -57,9 +57,11 @@ def predict(bundle: Path, images: tuple[str, ...], as_json: bool, csv_out: Path 
     if as_json:
         print_json([{"image": str(img), **p.to_dict()} for img, p in zip(paths, results, strict=True)])
         return 0
-    table = Table("image", "label", "confidence", title=f"{bundle} ({clf.info.backend}, {clf.info.precision})")
+    gated = clf.manifest.ood is not None
+    table = Table("image", "label", "confidence", *(["OOD"] if gated else []),
+                  title=f"{bundle} ({clf.info.backend}, {clf.info.precision})")
     for img, p in zip(paths, results, strict=True):
-        table.add_row(str(img), p.label, f"{p.confidence:.4f}")
+        table.add_row(str(img), p.label, f"{p.confidence:.4f}", *(["yes" if p.ood else "no"] if gated else []))
     console.print(table)
     return 0
 

@@ -105,3 +105,7 @@ def _print_trust(extra: dict) -> None:
         from ..verify.uncertainty import uncertainty_line
 
         console.print(uncertainty_line(extra["uncertainty"]))
+    if extra.get("ood"):
+        from ..verify.ood import ood_line
+
+        console.print(ood_line(extra["ood"]))

@@ -61,6 +61,23 @@ def preprocessing_nodes(model, op_types: Iterable[str] = COMPUTE_OPS) -> list[st
     return [n.name for n in model.graph.node if n.name in seen]
 
 
+def score_only_nodes(model, logits: str = "logits") -> list[str]:
+    """Names of the nodes the ``logits`` output does not depend on: those that only compute the graph's
+    extra outputs (e.g. an OOD head's Mahalanobis MatMul). None when the graph has no such output."""
+    if logits not in {o.name for o in model.graph.output}:
+        return []
+    made_by = producers(model)
+    needed: set[str] = set()
+    stack = [logits]
+    while stack:
+        node = made_by.get(stack.pop())
+        if node is None or node.name in needed:
+            continue
+        needed.add(node.name)
+        stack.extend(node.input)
+    return [n.name for n in model.graph.node if n.name not in needed]
+
+
 def unquantize_outputs(model) -> list[str]:
     """Remove QuantizeLinear→DequantizeLinear pairs that sit directly on graph outputs.
 

@@ -34,6 +34,7 @@ from .graph import (
     drop_unused_opsets,
     name_unnamed_nodes,
     preprocessing_nodes,
+    score_only_nodes,
     unquantize_outputs,
 )
 from .mixed import keep_in_float
@@ -95,7 +96,9 @@ class QdqQuantizer:
         model = onnx.load(str(self.prepared))
         self.input_name = model.graph.input[0].name
         self.preprocessing = preprocessing_nodes(model)
-        self.layers = [n.name for n in compute_nodes(model) if n.name not in self.preprocessing]
+        self.score_only = score_only_nodes(model)  # float: they only feed the extra outputs (OOD scores)
+        kept = set(self.preprocessing) | set(self.score_only)
+        self.layers = [n.name for n in compute_nodes(model) if n.name not in kept]
         if not self.layers:
             raise BuildError(f"{fp32_onnx} has no Conv/Gemm/MatMul layer to quantize")
 
@@ -117,7 +120,8 @@ class QdqQuantizer:
             raise BuildError(f"INT8 calibration of {self.prepared.name} failed: {exc}") from None
 
     def build(self, out_path: str | Path) -> Path:
-        """Write the fully quantized QDQ model (preprocessing and logits stay float)."""
+        """Write the fully quantized QDQ model (preprocessing, logits and the nodes that only feed the
+        extra outputs stay float)."""
         import onnx
         from onnxruntime.quantization import QuantFormat, quantize_static
 
@@ -129,7 +133,7 @@ class QdqQuantizer:
                             op_types_to_quantize=list(OP_TYPES_TO_QUANTIZE), per_channel=self.scheme.per_channel,
                             activation_type=_ort_type(self.scheme.activation_type),
                             weight_type=_ort_type(self.scheme.weight_type),
-                            nodes_to_exclude=list(self.preprocessing), calibrate_method=_ort_method(self.method),
+                            nodes_to_exclude=[*self.preprocessing, *self.score_only], calibrate_method=_ort_method(self.method),
                             extra_options={"ActivationSymmetric": self.scheme.activation_symmetric,
                                            "WeightSymmetric": True},
                             calibration_cache_path=str(self.cache))

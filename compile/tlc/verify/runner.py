@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from ..targets import Tolerance
 from .budget import Check, Verdict, judge, undecidable
 from .compare import Comparison, compare_logits
+from .ood import ood_metrics
 from .trust import trust_metrics
 from .uncertainty import uncertainty_metrics
 
@@ -94,10 +95,13 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
 
 
 def _extra(outputs: dict[str, np.ndarray], labels: np.ndarray, manifest) -> dict[str, Any]:
-    """Calibration and prediction sets of the bundle's logits; its MC-dropout uncertainty when it has any."""
+    """Calibration and prediction sets of the bundle's logits; its MC-dropout uncertainty and its OOD
+    gate's acceptance (these images are in-distribution) when it has them."""
     extra = trust_metrics(outputs["logits"], labels, manifest.calibration, manifest.conformal)
     if manifest.uncertainty is not None:
         extra["uncertainty"] = uncertainty_metrics(outputs, manifest.uncertainty, labels)
+    if manifest.ood is not None:
+        extra["ood"] = ood_metrics(outputs, manifest.ood)
     return extra
 
 

@@ -1,0 +1,80 @@
+"""A deploy model that also scores how unlike the training data an image is (the OOD gate's inputs).
+
+Outputs (the multi-output contract: ``"logits"`` first, then per-image float32 scores, higher = more
+out-of-distribution):
+
+- ``energy``: −logsumexp of the (calibrated) logits (Liu et al. 2020);
+- ``mahalanobis``: the squared Mahalanobis distance of the pooled features
+  (``Classifier.forward_features``) to the nearest class mean under one shared covariance, whose
+  precision matrix is a buffer (Lee et al. 2018). All classes at once: N×K×D differences, one MatMul
+  by the precision, a product summed over D, a min over K; no per-class loop in the graph;
+- ``ood_score``: ``weights · (energy, mahalanobis)``, the score the gate thresholds (the weights say
+  which score the bundle uses, see ``tlc.bundler.ood``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .calibrated import TemperatureScaled
+from .deploy import DeployModel
+
+OUTPUTS = ("logits", "energy", "mahalanobis", "ood_score")
+
+
+def unwrap(model: nn.Module) -> tuple[DeployModel, float | None]:
+    """(the DeployModel inside ``model``, the temperature its logits are divided by, or None)."""
+    if isinstance(model, TemperatureScaled):
+        return model.model, float(model.temperature)
+    if isinstance(model, DeployModel):
+        return model, None
+    raise TypeError(f"cannot score {type(model).__name__}: expected a DeployModel or TemperatureScaled")
+
+
+def scorable(model: nn.Module) -> bool:
+    """Whether :class:`OodScored` can wrap ``model`` (a single DeployModel, optionally
+    TemperatureScaled; not an ensemble nor an MC-dropout wrapper)."""
+    inner = model.model if isinstance(model, TemperatureScaled) else model
+    return isinstance(inner, DeployModel)
+
+
+def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The pooled feature vectors (N×D) of raw NHWC pixels, through the model's own preprocessing."""
+    deploy, _ = unwrap(model)
+    return deploy.classifier.forward_features(deploy.preprocess(x))
+
+
+class OodScored(nn.Module):
+    """``model`` (a DeployModel, optionally TemperatureScaled) plus the OOD scores.
+
+    means: K×D class means of the pooled features; precision: D×D inverse of the shared covariance;
+    weights: (w_energy, w_mahalanobis) of ``ood_score``.
+    """
+
+    def __init__(self, model: nn.Module, means: np.ndarray, precision: np.ndarray,
+                 weights: tuple[float, float]) -> None:
+        super().__init__()
+        deploy, temperature = unwrap(model)
+        self.preprocess, self.classifier = deploy.preprocess, deploy.classifier
+        self.register_buffer("temperature", torch.tensor(temperature or 1.0, dtype=torch.float32))
+        self.register_buffer("means", torch.as_tensor(np.asarray(means, np.float32)))
+        self.register_buffer("precision", torch.as_tensor(np.asarray(precision, np.float32)))
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.classifier.forward_features(self.preprocess(x))
+        logits = self.classifier.forward_head(features) / self.temperature
+        energy = _neg_logsumexp(logits)
+        diff = features.unsqueeze(1) - self.means                     # N×K×D
+        mahalanobis = ((diff @ self.precision) * diff).sum(dim=2).amin(dim=1)
+        score = self.weights[0] * energy + self.weights[1] * mahalanobis
+        return {"logits": logits, "energy": energy, "mahalanobis": mahalanobis, "ood_score": score}
+
+
+def _neg_logsumexp(logits: torch.Tensor) -> torch.Tensor:
+    """−logsumexp over dim 1, written out (max, Sub, Exp, ReduceSum, Log): torch.logsumexp's export
+    loses the batch axis in OpenVINO (the output came back 0-d)."""
+    top = logits.amax(dim=1)
+    return -(top + torch.log(torch.exp(logits - top.unsqueeze(1)).sum(dim=1)))
