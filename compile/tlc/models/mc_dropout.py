@@ -98,8 +98,12 @@ class McDropoutModel(nn.Module):
         return cls(model, samples, seed, (run.img_size, run.img_size)).eval()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.model.classifier.forward_features(self.model.preprocess(x))  # N×F, or (K·N)×F
+        return self.from_features(features)
+
+    def from_features(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The outputs from the pooled features (N×F; (K·N)×F when the last stage is masked too)."""
         classifier = self.model.classifier
-        features = classifier.forward_features(self.model.preprocess(x))  # N×F, or (K·N)×F with stage masks
         normed = classifier.head.norm(features)
         if self.stage is not None:
             normed = normed.reshape(self.samples, -1, normed.shape[-1])

@@ -20,29 +20,39 @@ from torch import nn
 
 from .calibrated import TemperatureScaled
 from .deploy import DeployModel
+from .mc_dropout import McDropoutModel
 
 OUTPUTS = ("logits", "energy", "mahalanobis", "ood_score")
 
 
-def unwrap(model: nn.Module) -> tuple[DeployModel, float | None]:
-    """(the DeployModel inside ``model``, the temperature its logits are divided by, or None)."""
-    if isinstance(model, TemperatureScaled):
-        return model.model, float(model.temperature)
-    if isinstance(model, DeployModel):
-        return model, None
-    raise TypeError(f"cannot score {type(model).__name__}: expected a DeployModel or TemperatureScaled")
+def unwrap(model: nn.Module) -> tuple[DeployModel | McDropoutModel, float | None]:
+    """(the DeployModel, or head-only MC-dropout model, inside ``model``; the temperature its logits
+    are divided by, or None)."""
+    inner, temperature = (model.model, float(model.temperature)) if isinstance(model, TemperatureScaled) else (model, None)
+    if isinstance(inner, DeployModel) or (isinstance(inner, McDropoutModel) and inner.where == "head"):
+        return inner, temperature
+    raise TypeError(f"cannot score {type(inner).__name__}: expected a DeployModel or a head-only MC-dropout model, "
+                    "optionally TemperatureScaled")
 
 
 def scorable(model: nn.Module) -> bool:
-    """Whether :class:`OodScored` can wrap ``model`` (a single DeployModel, optionally
-    TemperatureScaled; not an ensemble nor an MC-dropout wrapper)."""
-    inner = model.model if isinstance(model, TemperatureScaled) else model
-    return isinstance(inner, DeployModel)
+    """Whether :class:`OodScored` can wrap ``model``: a single DeployModel or a head-only MC-dropout
+    model (its backbone runs once, unmasked), optionally TemperatureScaled. Not an ensemble (members
+    have different feature spaces) nor head+stage MC dropout (its features are masked K times)."""
+    try:
+        unwrap(model)
+    except TypeError:
+        return False
+    return True
+
+
+def _deploy_of(inner: DeployModel | McDropoutModel) -> DeployModel:
+    return inner.model if isinstance(inner, McDropoutModel) else inner
 
 
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The pooled feature vectors (N×D) of raw NHWC pixels, through the model's own preprocessing."""
-    deploy, _ = unwrap(model)
+    deploy = _deploy_of(unwrap(model)[0])
     return deploy.classifier.forward_features(deploy.preprocess(x))
 
 
@@ -56,8 +66,10 @@ class OodScored(nn.Module):
     def __init__(self, model: nn.Module, means: np.ndarray, precision: np.ndarray,
                  weights: tuple[float, float]) -> None:
         super().__init__()
-        deploy, temperature = unwrap(model)
+        inner, temperature = unwrap(model)
+        deploy = _deploy_of(inner)
         self.preprocess, self.classifier = deploy.preprocess, deploy.classifier
+        self.mc = inner if isinstance(inner, McDropoutModel) else None  # its outputs pass through
         self.register_buffer("temperature", torch.tensor(temperature or 1.0, dtype=torch.float32))
         self.register_buffer("means", torch.as_tensor(np.asarray(means, np.float32)))
         self.register_buffer("precision", torch.as_tensor(np.asarray(precision, np.float32)))
@@ -65,12 +77,13 @@ class OodScored(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.classifier.forward_features(self.preprocess(x))
-        logits = self.classifier.forward_head(features) / self.temperature
+        inner = {"logits": self.classifier.forward_head(features)} if self.mc is None else self.mc.from_features(features)
+        logits = inner.pop("logits") / self.temperature
         energy = _neg_logsumexp(logits)
         diff = features.unsqueeze(1) - self.means                     # N×K×D
         mahalanobis = ((diff @ self.precision) * diff).sum(dim=2).amin(dim=1)
         score = self.weights[0] * energy + self.weights[1] * mahalanobis
-        return {"logits": logits, "energy": energy, "mahalanobis": mahalanobis, "ood_score": score}
+        return {"logits": logits, **inner, "energy": energy, "mahalanobis": mahalanobis, "ood_score": score}
 
 
 def _neg_logsumexp(logits: torch.Tensor) -> torch.Tensor:

@@ -137,3 +137,38 @@ def test_a_default_build_of_a_run_without_mc_dropout_has_no_uncertainty(tiny_run
     assert result.manifest.uncertainty is None
     assert not {"total", "aleatoric", "epistemic"} & set(result.manifest.extra_outputs)  # the OOD gate's are there
     assert "uncertainty" not in result.report
+
+
+@pytest.fixture(scope="module")
+def mc_head_run(ten_class_run):
+    """ten_class_run's recipe with MC dropout 0.3 in the head only (the backbone runs once)."""
+    from tlc.train import TrainConfig, train
+
+    config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=160, patience=None,
+                         mc_dropout=0.3)
+    train(ten_class_run.parent / "digits.npz", ten_class_run.parent / "mc-head-run", config, progress=False)
+    return ten_class_run.parent / "mc-head-run"
+
+
+def test_a_head_mc_run_carries_uncertainty_and_the_ood_gate_together(mc_head_run, tmp_path):
+    """The issue's done-when: calibrated probabilities, a prediction set, an OOD flag and aleatoric /
+    epistemic uncertainty from one bundle; abstain is any of the three reasons."""
+    import tlc_runtime
+    from tlc.data import load_dataset
+
+    result = build_bundle(mc_head_run, "x86-cpu", tmp_path / "bundle", tolerance=_observed("x86-cpu", "fp32"),
+                          log=lambda _m: None)
+    manifest = result.manifest
+    assert manifest.extra_outputs == ("total", "aleatoric", "epistemic", "energy", "mahalanobis", "ood_score")
+    assert manifest.uncertainty is not None and manifest.ood is not None and manifest.conformal is not None
+    clf = tlc_runtime.load(tmp_path / "bundle", check=True)
+    info = read_run_info(mc_head_run)
+    images, _ = load_dataset(info.data.source, seed=info.seed, **info.data_options()).arrays("test", 16)
+    outputs = clf.predict_outputs(images[:60])
+    for pred, score, epistemic in zip(clf.predict_batch(list(images[:60])), outputs["ood_score"],
+                                      outputs["epistemic"], strict=True):
+        assert pred.ood == (score > manifest.ood.threshold)
+        assert pred.uncertainty["epistemic"] == pytest.approx(float(epistemic), rel=1e-5, abs=1e-7)
+        reasons = (len(pred.prediction_set) > 1, pred.ood, epistemic > manifest.uncertainty.epistemic_threshold)
+        assert pred.abstain == any(reasons)
+        assert set(pred.to_dict()) >= {"prediction_set", "ood", "ood_score", "uncertainty", "abstain"}
