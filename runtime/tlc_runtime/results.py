@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,9 @@ class Prediction:
     (calibrated when the bundle records a temperature: it is folded into the graph).
     ``prediction_set``: the classes (model order) the bundle's conformal rule keeps, always holding
     ``label``; None when the bundle has no rule. ``abstain``: the set holds more than one label
-    (refer the image to a human).
+    (refer the image to a human). ``tasks``: a multi-task bundle's result per task name (the primary
+    task first: this prediction itself, without ``tasks``), each a Prediction of that task's classes;
+    None for a single-task bundle.
     """
 
     label: str
@@ -29,13 +31,17 @@ class Prediction:
     probabilities: dict[str, float]
     prediction_set: list[str] | None = None
     abstain: bool = False
+    tasks: dict[str, Prediction] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready copy."""
-        return {"label": self.label, "index": self.index, "confidence": self.confidence,
-                "probabilities": dict(self.probabilities),
-                "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
-                "abstain": self.abstain}
+        """JSON-ready copy (``tasks`` only for a multi-task bundle)."""
+        out = {"label": self.label, "index": self.index, "confidence": self.confidence,
+               "probabilities": dict(self.probabilities),
+               "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
+               "abstain": self.abstain}
+        if self.tasks is not None:
+            out["tasks"] = {name: task.to_dict() for name, task in self.tasks.items()}
+        return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -49,7 +55,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[Prediction]:
     """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
     and the conformal set from the logits; the manifest's sections give the extra outputs a meaning."""
-    return predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    preds = predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
+    if manifest.tasks is None:
+        return preds
+    primary, *others = manifest.tasks
+    per_task = [predictions_from_logits(outputs[task.output], task.class_names) for task in others]
+    return [replace(pred, tasks={primary.name: pred, **{task.name: rows[i] for task, rows in zip(others, per_task,
+                                                                                                 strict=True)}})
+            for i, pred in enumerate(preds)]
 
 
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],
