@@ -47,11 +47,17 @@ from .output import console, pct
                    "lung | bone | soft-tissue | brain | CENTER,WIDTH; windowed values span 0..65535.")
 @click.option("--dicom-rescale/--no-dicom-rescale", default=None,
               help="Apply RescaleSlope/Intercept (e.g. to HU) to .dcm pixels; default: on with a window, off without.")
+@click.option("--tasks", default=None, metavar="COL1,COL2,...",
+              help="Multi-task: the CSV's label columns, primary first (its logits are the graph's "
+                   "'logits'); an empty cell leaves that image out of that task's loss and metrics.")
+@click.option("--task-attention", type=click.Choice(["static", "dynamic", "none"]), default="static",
+              show_default=True, help="How each task's head reads the spatial features: a learned query, "
+                                      "a query from the pooled features, or the pooled features.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
-          roi: str | None) -> None:
+          roi: str | None, tasks: str | None, task_attention: str) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -62,10 +68,14 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          hflip=hflip, class_weighted=not no_class_weights, seed=seed,
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
                          dicom_rescale=dicom_rescale, duplicates=duplicates,
-                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()))
+                         roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()),
+                         tasks=None if tasks is None else tuple(t.strip() for t in tasks.split(",")),
+                         task_attention=task_attention)
     info = train_run(data, out, config, overwrite=overwrite)
     metrics = info.test_metrics or {}
     auc = metrics.get("auc")
     console.print(f"[bold]run[/bold] {out}  arch={info.arch}  best epoch={info.best_epoch}  "
                   f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}  "
                   f"AUC={'—' if auc is None else f'{auc:.4f}'}")
+    for name, task in metrics.get("tasks", {}).items():
+        console.print(f"  task {name}: test balanced accuracy={pct(task.get('balanced_accuracy'))} (n={task.get('n', 0)})")

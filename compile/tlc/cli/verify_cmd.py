@@ -90,3 +90,7 @@ def _print_trust(extra: dict) -> None:
         console.print(f"{sets['method'].upper()} prediction sets for {sets['coverage']:.0%} coverage: empirical "
                       f"coverage {pct(sets['empirical_coverage'])}, mean set size {sets['mean_set_size']:.3f}, "
                       f"abstain {pct(sets['abstain_rate'])}")
+    if extra.get("tasks"):
+        from ..verify.tasks import task_lines
+
+        console.print(task_lines(extra["tasks"]))

@@ -43,12 +43,17 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
 
 def load_model_file(path: Path, arch: str, num_classes: int) -> Classifier:
     """A Classifier restored from a checkpoint written by :func:`save_model`."""
+    return load_state_into(create_model(arch, num_classes), path)
+
+
+def load_state_into(model: Classifier, path: Path) -> Classifier:
+    """``model`` (a Classifier or a multi-task one) with the checkpoint at ``path`` loaded; WeightsError
+    when its keys do not match the model's."""
     state, _ = read_safetensors(path)
-    model = create_model(arch, num_classes)
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")] + result.unexpected_keys
     if bad:
-        raise WeightsError(f"{path} does not match {arch} with {num_classes} classes "
+        raise WeightsError(f"{path} does not match {model.arch} with {model.num_classes} classes "
                            f"(keys: {', '.join(bad[:5])}); was the run dir edited?")
     return model
 
@@ -59,7 +64,13 @@ def load_run_model(run_dir: str | Path) -> tuple[Classifier, RunInfo]:
     path = run_dir / info.checkpoint
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint {info.checkpoint} (the run never finished an epoch)")
-    model = load_model_file(path, info.arch, len(info.class_names))
+    if info.tasks is None:
+        return load_model_file(path, info.arch, len(info.class_names)).eval(), info
+    from .multitask import create_multitask_model
+
+    model = create_multitask_model(info.arch, [(t.name, len(t.class_names)) for t in info.tasks],
+                                   info.config.get("task_attention", "static"))
+    load_state_into(model, path)
     return model.eval(), info
 
 def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel, RunInfo]:
@@ -68,4 +79,4 @@ def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel, RunInfo]:
     return DeployModel(model, info.preprocessing, info.input_channels).eval(), info
 
 
-__all__ = ["FORMAT_TAG", "load_deploy_model", "load_model_file", "load_run_model", "read_safetensors", "save_model"]
+__all__ = ["FORMAT_TAG", "load_deploy_model", "load_model_file", "load_state_into", "load_run_model", "read_safetensors", "save_model"]

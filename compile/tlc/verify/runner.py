@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from ..targets import Tolerance
 from .budget import Check, Verdict, judge, undecidable
 from .compare import Comparison, compare_logits
+from .tasks import task_agreement
 from .trust import trust_metrics
 
 
@@ -49,8 +50,9 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
            device: str = "auto", bootstrap: int = 1000, log=print) -> VerifyResult:
     """Run bundle and reference on ``split`` of ``data``; compare; apply the budget."""
     import tlc_runtime
+    from tlc_runtime.manifest import LOGITS
 
-    from ..export.onnx_export import reference_logits
+    from ..export.onnx_export import reference_outputs
     from ..models.checkpoint import load_deploy_model
 
     clf = tlc_runtime.load(bundle, backend=backend, device=device)
@@ -71,9 +73,11 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
         raise ConfigError(f"{split} split: {why}")
     log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
         f"and PyTorch on {len(labels)} images")
-    bundle_logits = _bundle_logits(clf, images, rois)
+    bundle_outputs = _bundle_outputs(clf, images, rois)
+    bundle_logits = bundle_outputs[LOGITS]
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
-    ref_logits = reference_logits(model, ref_inputs)
+    ref_outputs = reference_outputs(model, ref_inputs)
+    ref_logits = ref_outputs[LOGITS]
     if manifest.calibration is not None:  # the bundle's graph divides by T: so does its reference
         ref_logits = ref_logits / np.float32(manifest.calibration.temperature)
     comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
@@ -84,7 +88,14 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
               "proxy": clf.info.backend != artifact.backend}
     return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
                         verdict=verdict, runner=runner, class_names=tuple(manifest.class_names),
-                        extra=trust_metrics(bundle_logits, labels, manifest.calibration, manifest.conformal))
+                        extra={**trust_metrics(bundle_logits, labels, manifest.calibration, manifest.conformal),
+                               **_tasks(manifest.tasks, ref_outputs, bundle_outputs)})
+
+
+def _tasks(tasks, reference: dict[str, np.ndarray], bundle: dict[str, np.ndarray]) -> dict[str, Any]:
+    """A multi-task bundle's per-task agreement with the reference (``{"tasks": ...}``), else {}."""
+    per_task = task_agreement(tasks, reference, bundle)
+    return {"tasks": per_task} if per_task else {}
 
 
 def _load(data: Any, run):
@@ -121,13 +132,14 @@ def _labelled(dataset, split: str, class_names: tuple[str, ...]) -> tuple[list[n
     return images, labels, rois
 
 
-def _bundle_logits(clf, images: list[np.ndarray], rois: list, batch: int = 64) -> np.ndarray:
-    out = []
+def _bundle_outputs(clf, images: list[np.ndarray], rois: list, batch: int = 64) -> dict[str, np.ndarray]:
+    """Every output of the bundle by name (``logits`` first) on the images, through its own preprocessing."""
+    parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(images), batch):
         prepared = np.stack([clf.prepare(img, roi=roi) for img, roi in zip(images[start:start + batch],
                                                                           rois[start:start + batch], strict=True)])
-        out.append(clf.predict_logits(prepared))
-    return np.concatenate(out)
+        parts.append(clf.predict_outputs(prepared))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _tolerance(budget: dict[str, Any], max_drop, min_agreement, max_prob_delta, confidence) -> Tolerance:
