@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tlc_runtime.errors import SchemaError
-from tlc_runtime.manifest import Preprocessing
+from tlc_runtime.manifest import Preprocessing, TaskSpec
 from tlc_runtime.schema import parse, to_dict
 
 from .errors import ConfigError
@@ -91,6 +91,7 @@ class RunInfo:
     checkpoint: str = BEST_CHECKPOINT
     channel_adapter: Literal["replicate", "learned"] = "replicate"  # tlc.models.classifier.make_adapter
     mc_dropout: McDropout | None = field(default=None, metadata={"omit_default": True})
+    tasks: tuple[TaskSpec, ...] | None = field(default=None, metadata={"omit_default": True})  # multi-task runs
     members: tuple[MemberInfo, ...] = ()  # an ensemble run (arch "ensemble"): its members, see tlc.models.ensemble
 
     @property
@@ -100,12 +101,14 @@ class RunInfo:
     def data_options(self, splits: bool = True) -> dict[str, Any]:
         """``load_dataset`` keyword arguments that read data as this run was trained on: its DICOM policy
         and ROI (the recorded automatic rule, or its boxes file), and with ``splits`` its split
-        fractions and duplicates policy too (build and verify reload the run's own data with them)."""
+        fractions, duplicates policy and a multi-task run's task columns too (build and verify reload the
+        run's own data with them)."""
         from .data.roi import run_roi
 
         keys = ("val_fraction", "test_fraction", "duplicates") if splits else ()
         options = {k: self.config[k] for k in keys if k in self.config}
-        return {**options, "dicom": self.preprocessing.dicom, "roi": run_roi(self)}
+        tasks = {"tasks": tuple(t.name for t in self.tasks)} if self.tasks and splits else {}
+        return {**options, "dicom": self.preprocessing.dicom, "roi": run_roi(self), **tasks}
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), indent=2) + "\n"

@@ -166,6 +166,11 @@ class Classifier:
             if not finite.all():
                 raise InferenceError(f"{backend} returned NaN or Inf {name} for {int((~finite).sum())} of {n} "
                                      f"image(s); the model file is broken (or overflowed in {self.info.precision})")
+        for task in self.manifest.tasks or ():
+            if outputs[task.output].shape != (n, len(task.class_names)):
+                raise InferenceError(f"{backend} returned task output {task.output!r} of shape "
+                                     f"{outputs[task.output].shape} for {n} image(s), but task {task.name!r} "
+                                     f"has {len(task.class_names)} classes; rebuild the bundle")
         return {name: outputs[name] for name in wanted}
 
     def check(self) -> GoldenReport:

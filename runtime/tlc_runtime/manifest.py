@@ -227,6 +227,30 @@ class ConformalRule:
             raise ValueError(f"n_calibration {self.n_calibration} must be at least 1")
 
 
+TASK_OUTPUT_PREFIX = "task_"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a multi-task model: its class names and the graph output holding its N×K logits.
+
+    The first task of ``Manifest.tasks`` is the primary one: its output is ``logits`` and its classes
+    are the manifest's ``class_names``; every other task's output is ``task_<name>``, an extra output.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    output: str
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"task name {show(self.name)} must be letters, digits and underscores")
+        try:
+            check_class_names(self.class_names)
+        except ValueError as exc:
+            raise ValueError(f"task {show(self.name)}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class OodRule:
     """The out-of-distribution gate: an image is OOD when the graph output ``output`` (higher = less
@@ -299,6 +323,7 @@ class Manifest:
     conformal: ConformalRule | None = field(default=None, metadata={"omit_default": True})
     ood: OodRule | None = field(default=None, metadata={"omit_default": True})
     uncertainty: UncertaintyRule | None = field(default=None, metadata={"omit_default": True})
+    tasks: tuple[TaskSpec, ...] | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -315,6 +340,8 @@ class Manifest:
         if self.ood is not None and self.ood.output not in self.extra_outputs:
             raise ValueError(f"the ood section needs graph output {self.ood.output}; "
                              f"the outputs after the logits are {show(list(self.extra_outputs))}")
+        if self.tasks is not None:
+            check_tasks(self.tasks, self.class_names, self.extra_outputs)
         if not self.artifacts:
             raise ValueError("the bundle lists no artifacts")
         names = [a.name for a in self.artifacts]
@@ -354,6 +381,24 @@ def check_outputs(outputs: tuple[OutputSpec, ...]) -> None:
     names = [o.name for o in outputs]
     if len(set(names)) != len(names):
         raise ValueError(f"output names are not unique: {show(names)}")
+
+
+def check_tasks(tasks: tuple[TaskSpec, ...], class_names: tuple[str, ...], extra_outputs: tuple[str, ...]) -> None:
+    """At least two tasks, names and outputs unique; the first is the logits with the manifest's classes,
+    every other one reads an extra output."""
+    if len(tasks) < 2:
+        raise ValueError("tasks lists fewer than two tasks; a single-task bundle has no tasks section")
+    first = tasks[0]
+    if first.output != LOGITS or first.class_names != class_names:
+        raise ValueError(f"the first task ({show(first.name)}) must read the {LOGITS!r} output with the "
+                         "manifest's class_names")
+    for task in tasks[1:]:
+        if task.output not in extra_outputs:
+            raise ValueError(f"task {show(task.name)} reads output {show(task.output)}, which is not one of the "
+                             f"extra outputs {show(list(extra_outputs))}")
+    for what, values in (("names", [t.name for t in tasks]), ("outputs", [t.output for t in tasks])):
+        if len(set(values)) != len(values):
+            raise ValueError(f"task {what} are not unique: {show(values)}")
 
 
 def check_class_names(names: tuple[str, ...]) -> None:

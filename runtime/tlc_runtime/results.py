@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,9 @@ class Prediction:
     ``ood``: the bundle's OOD score ``ood_score`` is above its threshold (the image is unlike the
     training data); both None when the bundle has no OOD gate (``tlc_runtime.ood``).
     ``abstain``: the set holds more than one label, the epistemic uncertainty is above the
-    bundle's threshold, or the image is OOD (refer the image to a human).
+    bundle's threshold, or the image is OOD (refer the image to a human). ``tasks``: a multi-task
+    bundle's result per task name (the primary task first: this prediction itself, without
+    ``tasks``), each a Prediction of that task's classes; None for a single-task bundle.
     """
 
     label: str
@@ -38,15 +40,19 @@ class Prediction:
     uncertainty: dict[str, float] | None = None
     ood: bool | None = None
     ood_score: float | None = None
+    tasks: dict[str, Prediction] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready copy."""
-        return {"label": self.label, "index": self.index, "confidence": self.confidence,
-                "probabilities": dict(self.probabilities),
-                "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
-                "abstain": self.abstain,
-                "uncertainty": None if self.uncertainty is None else dict(self.uncertainty),
-                "ood": self.ood, "ood_score": self.ood_score}
+        """JSON-ready copy (``tasks`` only for a multi-task bundle)."""
+        out = {"label": self.label, "index": self.index, "confidence": self.confidence,
+               "probabilities": dict(self.probabilities),
+               "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
+               "abstain": self.abstain,
+               "uncertainty": None if self.uncertainty is None else dict(self.uncertainty),
+               "ood": self.ood, "ood_score": self.ood_score}
+        if self.tasks is not None:
+            out["tasks"] = {name: task.to_dict() for name, task in self.tasks.items()}
+        return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -61,10 +67,17 @@ def predictions_from_outputs(outputs: dict[str, np.ndarray], manifest: Manifest)
     """One Prediction per image from a graph's outputs (``Classifier.predict_outputs``): probabilities
     and the conformal set from the logits; the manifest's sections give the extra outputs a meaning
     (``uncertainty``: MC-dropout parts, abstain above the epistemic threshold; ``ood``: the OOD flag
-    and score, abstain when OOD)."""
+    and score, abstain when OOD; ``tasks``: each task's own prediction)."""
     predictions = predictions_from_logits(outputs[LOGITS], manifest.class_names, manifest.conformal)
     predictions = with_uncertainty(predictions, outputs, manifest.uncertainty)
-    return with_ood(predictions, outputs, manifest.ood)
+    predictions = with_ood(predictions, outputs, manifest.ood)
+    if manifest.tasks is None:
+        return predictions
+    primary, *others = manifest.tasks
+    per_task = [predictions_from_logits(outputs[task.output], task.class_names) for task in others]
+    return [replace(pred, tasks={primary.name: pred, **{task.name: rows[i]
+                                                        for task, rows in zip(others, per_task, strict=True)}})
+            for i, pred in enumerate(predictions)]
 
 
 def predictions_from_logits(logits: np.ndarray, class_names: Sequence[str],

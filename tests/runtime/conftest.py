@@ -28,6 +28,7 @@ from tlc_runtime.manifest import (
     OutputSpec,
     Preprocessing,
     TargetInfo,
+    TaskSpec,
     read_manifest,
 )
 
@@ -42,6 +43,12 @@ class TinyBundle:
     scale: float         # 1 / value_range hi
     spec: InputSpec
     golden_inputs: np.ndarray
+    task_weights: np.ndarray | None = None  # (H*W*C, K_view) for the "view" task's output ``task_view``
+
+    def reference_task_logits(self, batch: np.ndarray) -> np.ndarray:
+        """Numpy float64 logits of the second task (``task_view``) on an N×H×W×C graph-dtype batch."""
+        x = batch.astype(np.float64) * self.scale - 0.5
+        return x.reshape(len(x), -1) @ self.task_weights.astype(np.float64)
 
     def reference_logits(self, batch: np.ndarray) -> np.ndarray:
         """Numpy float64 forward pass of the graph on an N×H×W×C graph-dtype batch."""
@@ -69,9 +76,10 @@ class TinyBundle:
 
 
 def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray, scale: float,
-              batch1_only: bool = False, score_output: bool = False) -> None:
+              batch1_only: bool = False, score_output: bool = False, task_weights: np.ndarray | None = None) -> None:
     """Write the linear-classifier graph; ``batch1_only`` reshapes to [1, -1] so batches > 1 fail at run time;
-    ``score_output`` adds a second output ``score`` = each row's largest logit (N,), listed first."""
+    ``score_output`` adds a second output ``score`` = each row's largest logit (N,), listed first;
+    ``task_weights`` adds the output ``task_view`` = flat pixels @ task_weights (a second task's logits)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -97,6 +105,10 @@ def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray
     if score_output:
         nodes.append(helper.make_node("ReduceMax", ["logits"], ["score"], keepdims=0, axes=[1]))
         outputs.insert(0, helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]))
+    if task_weights is not None:
+        inits.append(numpy_helper.from_array(task_weights.astype(np.float32), "W_view"))
+        nodes.append(helper.make_node("MatMul", ["flat", "W_view"], ["task_view"]))
+        outputs.append(helper.make_tensor_value_info("task_view", TensorProto.FLOAT, ["N", task_weights.shape[1]]))
     graph = helper.make_graph(nodes, "tiny_linear", [x], outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tlc-tests")
     model.ir_version = 9
@@ -106,8 +118,10 @@ def tiny_onnx(path: Path, spec: InputSpec, weights: np.ndarray, bias: np.ndarray
 
 def build_bundle(root: Path, *, channels: int = 1, height: int = 8, width: int = 8, bit_depth: int = 8,
                  classes: tuple[str, ...] = CLASSES, golden_count: int = 16, artifact_backend: str = "onnxruntime",
-                 batch1_only: bool = False, seed: int = 0, score_output: bool = False) -> TinyBundle:
-    """Write a complete bundle directory under ``root`` and return its handle."""
+                 batch1_only: bool = False, seed: int = 0, score_output: bool = False,
+                 view_classes: tuple[str, ...] | None = None) -> TinyBundle:
+    """Write a complete bundle directory under ``root`` and return its handle; ``view_classes`` makes it a
+    multi-task bundle (primary task "finding", second task "view" with these classes)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     dtype = "uint8" if bit_depth <= 8 else "float32"
@@ -118,14 +132,21 @@ def build_bundle(root: Path, *, channels: int = 1, height: int = 8, width: int =
     dim = height * width * channels
     weights = (rng.standard_normal((dim, len(classes))) * 6.0 / np.sqrt(dim)).astype(np.float32)
     bias = rng.standard_normal(len(classes)).astype(np.float32) * 0.1
-    tiny_onnx(root / "model.onnx", spec, weights, bias, 1.0 / hi, batch1_only, score_output)
-    bundle = TinyBundle(root, weights, bias, 1.0 / hi, spec, np.empty(0))
+    task_weights = None if view_classes is None else \
+        (rng.standard_normal((dim, len(view_classes))) * 6.0 / np.sqrt(dim)).astype(np.float32)
+    tiny_onnx(root / "model.onnx", spec, weights, bias, 1.0 / hi, batch1_only, score_output, task_weights)
+    bundle = TinyBundle(root, weights, bias, 1.0 / hi, spec, np.empty(0), task_weights)
     golden_inputs = rng.integers(0, int(hi) + 1, (golden_count, height, width, channels)).astype(dtype)
     bundle.golden_inputs = golden_inputs
     reference = bundle.reference_logits(golden_inputs).astype(np.float32)
     extras = {"out_score": reference.max(axis=1)} if score_output else {}
-    np.savez(root / "golden.npz", inputs=golden_inputs, logits=reference, **extras)
     outputs = (OutputSpec(), *([OutputSpec(name="score", activation=None, kind="score")] if score_output else []))
+    tasks = None
+    if view_classes is not None:
+        extras["out_task_view"] = bundle.reference_task_logits(golden_inputs).astype(np.float32)
+        outputs = (*outputs, OutputSpec(name="task_view", activation=None, kind="score"))
+        tasks = (TaskSpec("finding", classes, "logits"), TaskSpec("view", view_classes, "task_view"))
+    np.savez(root / "golden.npz", inputs=golden_inputs, logits=reference, **extras)
     artifact = Artifact(name="onnx-fp32", format="onnx", backend=artifact_backend, precision="fp32",
                         files={"model": file_entry(root, "model.onnx")})
     manifest = Manifest(
@@ -133,7 +154,8 @@ def build_bundle(root: Path, *, channels: int = 1, height: int = 8, width: int =
         preprocessing=prep, outputs=outputs, artifacts=(artifact,), default_artifact="onnx-fp32",
         target=TargetInfo(name="x86-cpu", backend=artifact_backend, device="cpu", precision="fp32"),
         golden=GoldenSet(file=file_entry(root, "golden.npz"), count=golden_count, atol_prob=1e-4,
-                         atol_outputs={"score": 1e-4} if score_output else {}),
+                         atol_outputs={name: 1e-4 for name in (o.name for o in outputs[1:])}),
+        tasks=tasks,
     )
     bundle.write_manifest(manifest)
     return bundle

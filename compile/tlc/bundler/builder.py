@@ -22,6 +22,7 @@ from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.budget import judge, undecidable
 from ..verify.compare import Comparison, compare_logits
+from ..verify.tasks import task_agreement, task_lines
 from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
 from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
@@ -115,6 +116,9 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     verification, runner, test_outputs, val_outputs = _verify(staging.path, built, spec, test_set, eval_set)
     test_logits, val_logits = test_outputs[LOGITS], val_outputs[LOGITS]
     verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
+    per_task = task_agreement(run.tasks, {LOGITS: test_set.reference, **test_set.extras}, test_outputs)
+    if per_task:
+        log(f"test split {task_lines(per_task)}")
     golden = _golden(staging.path, test_set, test_outputs, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
@@ -123,7 +127,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     ood, gated = ood_rule_and_report(ood_fit, trust.ood, val_outputs, test_outputs, log)
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               **({"members": members} if members else {}),
-              "verification": verification.to_dict(), "budget": tolerance.__dict__,
+              "verification": verification.to_dict(), **({"tasks": per_task} if per_task else {}),
+              "budget": tolerance.__dict__,
               "verdict": verdict.to_dict(), **trusted, **uncertain, **gated,
               "seconds": round(time.perf_counter() - started, 2)}
     manifest = Manifest(
@@ -139,10 +144,11 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                       "agreement": verification.agreement,
                       "max_abs_prob_delta": verification.max_abs_prob_delta,
                       "balanced_accuracy_drop": verification.balanced_accuracy_drop,
-                      "resolution": verdict.resolution, "passed": True},
+                      "resolution": verdict.resolution, "passed": True,
+                      **({"tasks": per_task} if per_task else {})},
         files={"build_report": _report_file(staging.path, "reports/build.json", report),
                "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
-        calibration=fitted, conformal=rule, uncertainty=uncertainty, ood=ood)
+        calibration=fitted, conformal=rule, uncertainty=uncertainty, ood=ood, tasks=run.tasks)
     return manifest, verification, report
 
 

@@ -178,7 +178,7 @@ def gate(model, eval_set: EvalSet, test_set: EvalSet, train_split: Callable[[], 
 
     why_not = ("--no-ood" if not options.enabled else
                "TensorRT targets run single-output graphs" if backend == "tensorrt" else
-               "ensembles and head+stage MC-dropout models have no single feature space to score"
+               "ensembles, multi-task and head+stage MC-dropout models have no single feature space to score"
                if not scorable(model) else None)
     if why_not is not None:
         log(f"OOD gate: not compiled ({why_not}); predictions carry no ood flag")

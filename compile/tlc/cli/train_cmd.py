@@ -62,12 +62,18 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_
 @click.option("--mc-dropout-where", type=click.Choice(["head", "head+stage"]), default="head", show_default=True,
               help="Where MC dropout goes: before the head's linear layer, or also on the input of the "
                    "backbone's last stage.")
+@click.option("--tasks", default=None, metavar="COL1,COL2,...",
+              help="Multi-task: the CSV's label columns, primary first (its logits are the graph's "
+                   "'logits'); an empty cell leaves that image out of that task's loss and metrics.")
+@click.option("--task-attention", type=click.Choice(["static", "dynamic", "none"]), default="static",
+              show_default=True, help="How each task's head reads the spatial features: a learned query, "
+                                      "a query from the pooled features, or the pooled features.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
           roi: str | None, channel_adapter: str, members: int, mc_dropout: float | None,
-          mc_dropout_where: str) -> None:
+          mc_dropout_where: str, tasks: str | None, task_attention: str) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -79,7 +85,9 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          limit_train=limit_train, resume=resume, dicom_window=dicom_window,
                          dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
                          roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()),
-                         mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where)
+                         mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where,
+                         tasks=None if tasks is None else tuple(t.strip() for t in tasks.split(",")),
+                         task_attention=task_attention)
     if members != 1:
         from ..train.ensemble import train_members
 
@@ -92,3 +100,6 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
     phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
             f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}",
             f"AUC={'—' if auc is None else f'{auc:.4f}'}", info.mc_dropout.describe() if info.mc_dropout else "")
+    for name, task in metrics.get("tasks", {}).items():
+        phrases(f"  task {name}:", f"test balanced accuracy={pct(task.get('balanced_accuracy'))}",
+                f"(n={task.get('n', 0)})", sep=" ")

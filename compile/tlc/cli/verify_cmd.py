@@ -109,3 +109,7 @@ def _print_trust(extra: dict) -> None:
         from ..verify.ood import ood_line
 
         console.print(ood_line(extra["ood"]))
+    if extra.get("tasks"):
+        from ..verify.tasks import task_lines
+
+        console.print(task_lines(extra["tasks"]))

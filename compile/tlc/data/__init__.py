@@ -8,7 +8,9 @@ Sources (the kind comes from the path alone, never from guessing at contents):
   the run's DicomPolicy (``load_dataset(dicom=...)``), which needs pydicom (imported lazily).
 - csv: header ``path,label[,split][,group]``, paths relative to the CSV's folder; labels define the
   classes; a ``split`` column gives the splits; ``group`` (patient/site) is kept on one side of an
-  automatic split.
+  automatic split. Multi-task (``load_dataset(..., tasks=("finding", "view"))``): one label column per
+  task, the first (primary) required on every row, the others may be empty (that image is unlabelled
+  for that task); ``Dataset.tasks`` and ``Split.task_labels`` (N×T, -1 missing) carry them.
 - npz: ``{train,val,test}_{images,labels}`` (labels (N,) or (N, 1)); class names "0", "1", ...
   unless the file has a ``class_names`` array. Plain ``images``/``labels`` is split automatically.
 

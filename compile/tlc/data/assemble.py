@@ -48,7 +48,7 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
     by_split = {name: [it for it, s in zip(raw.items, splits, strict=True) if s == name] for name in SPLITS}
     return Dataset(
         class_names=raw.class_names,
-        splits={name: _split(items, channels, raw.has_groups) for name, items in by_split.items()},
+        splits={name: _split(items, channels, raw.has_groups, bool(raw.tasks)) for name, items in by_split.items()},
         kind=raw.kind,
         source=raw.source,
         content_hash=content_hash(raw.class_names, by_split),
@@ -58,14 +58,19 @@ def assemble(raw: RawData, *, seed: int, val_fraction: float, test_fraction: flo
         duplicates=duplicate_counts,
         dropped_duplicates=dropped,
         dicom=dicom,
+        tasks=raw.tasks,
     )
 
 
-def _split(items: list[Item], channels: int, has_groups: bool) -> Split:
+def _split(items: list[Item], channels: int, has_groups: bool, multi_task: bool) -> Split:
     images = [_with_channels(it.image, channels) for it in items]
     groups = tuple(str(it.group) for it in items) if has_groups else None
-    return Split(images=images, labels=np.array([it.label for it in items], dtype=np.int64),
-                 ids=tuple(it.id for it in items), groups=groups)
+    labels = np.array([it.label for it in items], dtype=np.int64)
+    task_labels = None
+    if multi_task:
+        task_labels = np.array([(it.label, *it.task_labels) for it in items], dtype=np.int64).reshape(len(items), -1)
+    return Split(images=images, labels=labels, ids=tuple(it.id for it in items), groups=groups,
+                 task_labels=task_labels)
 
 
 def _with_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -88,12 +93,18 @@ def _bit_depth(raw: RawData) -> int:
 def content_hash(class_names: tuple[str, ...], by_split: dict[str, list[Item]]) -> str:
     """sha256 over the class names and, per split, the sorted (label, pixel digest) records.
 
-    Independent of file names and listing order; changes when any pixel, label or split changes.
+    Independent of file names and listing order; changes when any pixel, label or split changes
+    (a multi-task item's record holds every task's label).
     """
     h = hashlib.sha256(HASH_VERSION)
     h.update(json.dumps(list(class_names)).encode())
     for name in SPLITS:
-        records = sorted(hashlib.sha256(f"{it.label}|".encode() + it.digest).digest() for it in by_split[name])
+        records = sorted(hashlib.sha256(_label_key(it).encode() + it.digest).digest() for it in by_split[name])
         h.update(f"|{name}:{len(records)}|".encode())
         h.update(b"".join(records))
     return h.hexdigest()
+
+
+def _label_key(item: Item) -> str:
+    """``"label|"``, or ``"label,task,...|"`` with the extra tasks' labels (single-task hashes stay as they were)."""
+    return ",".join(map(str, (item.label, *item.task_labels))) + "|"

@@ -11,6 +11,7 @@ from tlc_runtime.preprocess import DEFAULT_RESIZE, to_model_input
 from tlc_runtime.roi import Box, RoiRule
 
 from ..errors import ConfigError
+from .records import Task
 
 SPLITS = ("train", "val", "test")
 CACHE_LIMIT_BYTES = 256 * 2**20
@@ -21,6 +22,8 @@ class Split:
     """One split's images at native size (uint8/uint16; H×W when the dataset is grey, else H×W×3).
 
     ``rois``: each image's crop box (x0, y0, x1, y1) when the dataset's ROI rule is "given", else None.
+    ``task_labels``: a multi-task dataset's N×T int64 labels, one column per task of ``Dataset.tasks``
+    (the first equals ``labels``), -1 where an image has no label for that task; else None.
     """
 
     images: list[np.ndarray]
@@ -28,6 +31,7 @@ class Split:
     ids: tuple[str, ...]
     groups: tuple[str, ...] | None = None
     rois: tuple[Box, ...] | None = None
+    task_labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -43,6 +47,7 @@ class Dataset:
     the policy its DICOM files were read with, None when it has none).
 
     ``roi`` is the crop applied before resizing (``tlc.data.roi``; "given" boxes sit in ``Split.rois``).
+    ``tasks``: a multi-task dataset's tasks, the primary one (``class_names``) first; () for one task.
     """
 
     class_names: tuple[str, ...]
@@ -57,6 +62,7 @@ class Dataset:
     dicom: DicomPolicy | None = None
     dropped_duplicates: tuple[dict[str, str], ...] = ()
     roi: RoiRule | None = None
+    tasks: tuple[Task, ...] = ()
     _cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -124,4 +130,5 @@ class Dataset:
             "duplicates": dict(self.duplicates),
             "dropped_duplicates": [dict(d) for d in self.dropped_duplicates],
             "roi": None if self.roi is None else self.roi.mode,
+            **({"tasks": {t.name: list(t.class_names) for t in self.tasks}} if self.tasks else {}),
         }

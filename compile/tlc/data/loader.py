@@ -17,7 +17,8 @@ from .roi import with_roi
 
 def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, dicom: DicomPolicy | None = None,
-                 duplicates: str = "error", roi: str | Path | RoiRule | None = None) -> Dataset:
+                 duplicates: str = "error", roi: str | Path | RoiRule | None = None,
+                 tasks: tuple[str, ...] | None = None) -> Dataset:
     """Load an image folder, a CSV manifest (``*.csv``) or a MedMNIST-style ``*.npz``.
 
     The kind comes from the path alone (directory / suffix). Sources that give splits are used as
@@ -26,10 +27,14 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     values), which the Dataset records when it holds any. ``duplicates``: "error" refuses an image in
     both train and test; "drop" removes the train copies of val/test images and lists them in
     ``Dataset.dropped_duplicates``. ``roi`` crops every image before resizing: "auto", an automatic
-    RoiRule or a boxes CSV (``tlc.data.roi``). Raises DataError (naming the file) for anything unreadable or
+    RoiRule or a boxes CSV (``tlc.data.roi``). ``tasks``: the label columns of a multi-task CSV
+    manifest, primary first (``tlc.data.csv_manifest``); other sources have one task. Raises DataError (naming the file) for anything unreadable or
     inconsistent.
     """
     path = Path(source).expanduser()
+    if tasks is not None and path.suffix.lower() != ".csv":
+        raise DataError(f"{path}: several tasks need a CSV manifest with one label column per task "
+                        "(path,finding,view,...)")
     if not path.exists():
         raise DataError(f"{path}: dataset not found; pass an image folder, a .csv manifest or an .npz file")
     if path.is_dir():
@@ -39,7 +44,7 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     elif path.suffix.lower() == ".csv":
         from .csv_manifest import load_csv
 
-        raw = load_csv(path, dicom)
+        raw = load_csv(path, dicom, tasks)
     elif path.suffix.lower() == ".npz":
         from .npz import load_npz
 

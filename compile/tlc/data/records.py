@@ -12,7 +12,8 @@ SPLIT_NAMES = ("train", "val", "test")
 @dataclass(frozen=True)
 class Item:
     """One image of a source. ``label`` indexes ``RawData.class_names``; ``split`` is None when the
-    source gives no split; ``digest`` is the pixel hash (``images.pixel_digest``)."""
+    source gives no split; ``digest`` is the pixel hash (``images.pixel_digest``); ``task_labels``: one
+    label per extra task of ``RawData.tasks`` (indexing that task's class names, -1 when missing)."""
 
     id: str
     image: np.ndarray
@@ -20,6 +21,15 @@ class Item:
     split: str | None
     group: str | None
     digest: bytes
+    task_labels: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a multi-task dataset: its name (a label column) and its class names."""
+
+    name: str
+    class_names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class RawData:
     class_names: tuple[str, ...]
     items: tuple[Item, ...]
     has_groups: bool = False
+    tasks: tuple[Task, ...] = ()  # multi-task: every task, the primary (``class_names``, ``label``) first
 
 
 def sort_class_names(names: set[str] | list[str]) -> tuple[str, ...]:

@@ -50,12 +50,18 @@ def load_model_file(path: Path, arch: str, num_classes: int, channel_adapter: st
                     mc_dropout: McDropout | None = None) -> Classifier:
     """A Classifier restored from a checkpoint written by :func:`save_model` (``mc_dropout``: the
     dropout it was trained with, which the file does not hold)."""
-    state, _ = read_safetensors(path)
     model = create_model(arch, num_classes, channel_adapter=channel_adapter, mc_dropout=mc_dropout)
+    return load_state_into(model, path)
+
+
+def load_state_into(model: Classifier, path: Path) -> Classifier:
+    """``model`` (a Classifier or a multi-task one) with the checkpoint at ``path`` loaded; WeightsError
+    when its keys do not match the model's."""
+    state, _ = read_safetensors(path)
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")] + result.unexpected_keys
     if bad:
-        raise WeightsError(f"{path} does not match {arch} with {num_classes} classes "
+        raise WeightsError(f"{path} does not match {model.arch} with {model.num_classes} classes "
                            f"(keys: {', '.join(bad[:5])}); was the run dir edited?")
     return model
 
@@ -69,7 +75,14 @@ def load_run_model(run_dir: str | Path) -> tuple[Classifier, RunInfo]:
     path = run_dir / info.checkpoint
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint {info.checkpoint} (the run never finished an epoch)")
-    model = load_model_file(path, info.arch, len(info.class_names), info.channel_adapter, info.mc_dropout)
+    if info.tasks is None:
+        return load_model_file(path, info.arch, len(info.class_names), info.channel_adapter,
+                               info.mc_dropout).eval(), info
+    from .multitask import create_multitask_model
+
+    model = create_multitask_model(info.arch, [(t.name, len(t.class_names)) for t in info.tasks],
+                                   info.config.get("task_attention", "static"))
+    load_state_into(model, path)
     return model.eval(), info
 
 def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel | EnsembleModel, RunInfo]:
@@ -86,4 +99,4 @@ def load_deploy_model(run_dir: str | Path) -> tuple[DeployModel | EnsembleModel,
     return DeployModel(model, info.preprocessing, info.input_channels).eval(), info
 
 
-__all__ = ["FORMAT_TAG", "load_deploy_model", "load_model_file", "load_run_model", "read_safetensors", "save_model"]
+__all__ = ["FORMAT_TAG", "load_deploy_model", "load_model_file", "load_state_into", "load_run_model", "read_safetensors", "save_model"]

@@ -21,6 +21,7 @@ from torch import nn
 from .calibrated import TemperatureScaled
 from .deploy import DeployModel
 from .mc_dropout import McDropoutModel
+from .multitask import MultiTaskClassifier
 
 OUTPUTS = ("logits", "energy", "mahalanobis", "ood_score")
 
@@ -29,7 +30,8 @@ def unwrap(model: nn.Module) -> tuple[DeployModel | McDropoutModel, float | None
     """(the DeployModel, or head-only MC-dropout model, inside ``model``; the temperature its logits
     are divided by, or None)."""
     inner, temperature = (model.model, float(model.temperature)) if isinstance(model, TemperatureScaled) else (model, None)
-    if isinstance(inner, DeployModel) or (isinstance(inner, McDropoutModel) and inner.where == "head"):
+    single = isinstance(inner, DeployModel) and not isinstance(inner.classifier, MultiTaskClassifier)
+    if single or (isinstance(inner, McDropoutModel) and inner.where == "head"):
         return inner, temperature
     raise TypeError(f"cannot score {type(inner).__name__}: expected a DeployModel or a head-only MC-dropout model, "
                     "optionally TemperatureScaled")
@@ -37,7 +39,7 @@ def unwrap(model: nn.Module) -> tuple[DeployModel | McDropoutModel, float | None
 
 def scorable(model: nn.Module) -> bool:
     """Whether :class:`OodScored` can wrap ``model``: a single DeployModel or a head-only MC-dropout
-    model (its backbone runs once, unmasked), optionally TemperatureScaled. Not an ensemble (members
+    model (its backbone runs once, unmasked), optionally TemperatureScaled. Not an ensemble, a multi-task model (heads on the spatial map) (members
     have different feature spaces) nor head+stage MC dropout (its features are masked K times)."""
     try:
         unwrap(model)

@@ -50,6 +50,11 @@ class TrainConfig:
       layer and, with ``mc_dropout_where`` "head+stage", also on the input of the backbone's last
       stage; recorded in run.json (``RunInfo.mc_dropout``). None → off (the architecture's own head
       dropout); a child run (``weights`` a run) does not inherit its parent's.
+    - tasks: multi-task training: the CSV manifest's label columns, primary first (``tlc.data``);
+      one backbone with a head per task (``tlc.models.multitask``). None → one task (``label``).
+    - task_attention: how each task's head reads the spatial feature map: "static" (a learned query
+      per task), "dynamic" (a query generated from the pooled features) or "none" (pooled features);
+      checked by ``tlc.models.multitask`` when the model is built (this module imports no torch).
     """
 
     arch: str | None = None
@@ -80,8 +85,15 @@ class TrainConfig:
     channel_adapter: ChannelAdapter = "replicate"
     mc_dropout: float | None = None
     mc_dropout_where: Literal["head", "head+stage"] = "head"
+    tasks: tuple[str, ...] | None = None
+    task_attention: str = "static"
 
     def __post_init__(self) -> None:
+        if self.tasks is not None:
+            object.__setattr__(self, "tasks", tuple(self.tasks))  # a stored config holds a JSON list
+        _check(self.tasks is None or (len(self.tasks) >= 2 and all(
+            isinstance(t, str) and t and t.replace("_", "").isalnum() for t in self.tasks)),
+            f"tasks must be at least two label column names (letters, digits, underscores), got {self.tasks}")
         _check(self.img_size >= 16, f"img_size must be at least 16 pixels, got {self.img_size}")
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")

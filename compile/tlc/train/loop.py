@@ -32,8 +32,12 @@ def batches_per_epoch(n: int, batch_size: int) -> int:
 def train_epoch(model: DeployModel, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
                 optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
                 gen: torch.Generator, loss_weights: torch.Tensor | None, augment: AugmentConfig | None,
-                on_batch: Callable[[int], None] | None = None) -> float:
+                on_batch: Callable[[int], None] | None = None,
+                criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> float:
     """One pass over ``images`` (raw NHWC) in a seeded random order; returns the mean loss.
+
+    ``criterion(model output, labels)``: the loss; None → cross-entropy weighted by ``loss_weights``
+    (a multi-task model passes ``tlc.train.multitask.task_criterion``).
 
     The model must already be in train mode with its freeze state applied. Preprocessing is the
     DeployModel's own module, split around the augmentation.
@@ -47,7 +51,8 @@ def train_epoch(model: DeployModel, images: torch.Tensor, labels: torch.Tensor, 
             x = augment_batch(x, gen, augment)
         x = model.preprocess.standardize(x)
         y = labels[idx]
-        loss = F.cross_entropy(model.classifier(x), y, weight=loss_weights)
+        out = model.classifier(x)
+        loss = F.cross_entropy(out, y, weight=loss_weights) if criterion is None else criterion(out, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-from tlc_runtime.manifest import Preprocessing
+from tlc_runtime.manifest import LOGITS, TASK_OUTPUT_PREFIX, Preprocessing, TaskSpec
 
 from ..data import Dataset
 from ..errors import ConfigError
@@ -123,6 +123,11 @@ def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dic
                    config: TrainConfig, prep: Preprocessing, weights_init: str,
                    history: list[dict[str, Any]], best_epoch: int, val_metrics: dict[str, Any],
                    test_metrics: dict[str, Any] | None = None) -> RunInfo:
+    tasks = None
+    if dataset.tasks:
+        first, *others = dataset.tasks
+        tasks = (TaskSpec(first.name, first.class_names, LOGITS),
+                 *(TaskSpec(t.name, t.class_names, TASK_OUTPUT_PREFIX + t.name) for t in others))
     return RunInfo(
         schema_version=RUN_SCHEMA_VERSION,
         run_id=run_id,
@@ -144,4 +149,5 @@ def build_run_info(*, run_id: str, arch: str, dataset: Dataset, split_sizes: dic
         test_metrics=test_metrics or {},
         channel_adapter=config.channel_adapter,
         mc_dropout=config.mc_dropout_spec,
+        tasks=tasks,
     )

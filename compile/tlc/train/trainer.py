@@ -13,7 +13,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError, DataError
-from ..models.checkpoint import load_model_file, save_model
+from ..models.checkpoint import load_state_into, save_model
 from ..models.classifier import Classifier
 from ..models.deploy import DeployModel
 from ..models.registry import create_model, get_arch
@@ -24,6 +24,7 @@ from .checkpoint import LAST_CHECKPOINT, LAST_OPTIM, load_optimizer, read_last_s
 from .config import TrainConfig
 from .loop import batches_per_epoch, class_weights, mean_loss, predict, recalibrate_batchnorm, train_epoch
 from .metrics import classification_metrics
+from .multitask import evaluate_tasks, task_class_weights, task_criterion, task_summary
 from .progress import PLOT_NAME, Reporter, write_plot
 from .rundir import (
     RunDirectory,
@@ -82,6 +83,8 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
         test = info.test_metrics
         reporter.log(f"best epoch {info.best_epoch}: test balanced accuracy {test['balanced_accuracy']:.4f}, "
                      f"AUC {test['auc'] if test['auc'] is None else round(test['auc'], 4)}  → {out_dir}")
+        if "tasks" in test:
+            reporter.log(f"test {task_summary(test)}")
     return info
 
 
@@ -90,13 +93,12 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
     class_names = tuple(dataset.class_names)
     tensors = _split_tensors(dataset, config, device)
     train_x, train_y = tensors["train"]
-    loss_weights = class_weights(train_y.cpu().numpy(), len(class_names)).to(device) if config.class_weighted else None
+    loss_weights = _loss_weights(dataset, train_y, config, device)
     prep = make_preprocessing(dataset, source.run)
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    classifier = create_model(arch, len(class_names), channel_adapter=config.channel_adapter,
-                              mc_dropout=config.mc_dropout_spec)
+    classifier = _create_classifier(dataset, arch, config)
     source.apply(classifier, class_names)
     model = DeployModel(classifier, prep, 1 if dataset.channels == 1 else 3).to(device)
     optimizer = make_optimizer(classifier, config, source.pretrained)
@@ -136,13 +138,17 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
         with reporter.epoch_bar(epoch + 1, config.epochs, len(train_x)) as advance:
             train_loss = train_epoch(model, train_x, train_y, batch_size=batch_size, optimizer=optimizer,
                                      scheduler=scheduler, gen=torch.Generator().manual_seed(config.seed + epoch),
-                                     loss_weights=loss_weights, augment=augment, on_batch=advance)
+                                     loss_weights=None if dataset.tasks else loss_weights, augment=augment,
+                                     on_batch=advance,
+                                     criterion=task_criterion(loss_weights) if dataset.tasks else None)
         recalibrate_batchnorm(model, train_x)
-        val = _evaluate(model, tensors["val"], loss_weights)
+        val = _evaluate(model, tensors["val"], loss_weights, dataset)
         record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
                   "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
                   "val_macro_f1": val["macro_f1"], "val_auc": val["auc"], "trainable_stages": n_stages,
                   "lr": optimizer.param_groups[-1]["lr"], "seconds": round(time.perf_counter() - started, 3)}
+        if "tasks" in val:
+            record["val_task_balanced_accuracy"] = {k: m.get("balanced_accuracy") for k, m in val["tasks"].items()}
         state.history.append(record)
         state.epochs_done = epoch + 1
         score = (val["balanced_accuracy"] if val["balanced_accuracy"] is not None else float("-inf"), -val["loss"])
@@ -153,13 +159,14 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
         save_last(out_dir, classifier, optimizer, _state_dict(state, config))
         write_run_info(out_dir, run_info())
         reporter.epoch_line(record, config.epochs, improved)
+        if "tasks" in val:
+            reporter.log(f"          val {task_summary(val)}")
         if config.patience is not None and state.stale_epochs() >= config.patience:
             reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
             break
 
-    best = load_model_file(out_dir / BEST_CHECKPOINT, arch, len(class_names), config.channel_adapter, mc)
-    model.classifier.load_state_dict(best.state_dict())
-    test = _evaluate(model, tensors["test"], loss_weights) if sizes["test"] else {}
+    load_state_into(model.classifier, out_dir / BEST_CHECKPOINT)
+    test = _evaluate(model, tensors["test"], loss_weights, dataset) if sizes["test"] else {}
     info = run_info(test)
     write_run_info(out_dir, info)
     write_plot(out_dir / PLOT_NAME, state.history)
@@ -187,7 +194,7 @@ def load_training_data(data: str | Path | Dataset, config: TrainConfig) -> Datas
 
     return load_dataset(data, seed=config.seed, val_fraction=config.val_fraction,
                         test_fraction=config.test_fraction, dicom=config.dicom_policy,
-                        duplicates=config.duplicates, roi=config.roi)
+                        duplicates=config.duplicates, roi=config.roi, tasks=config.tasks)
 
 
 def _split_tensors(dataset: Dataset, config: TrainConfig,
@@ -198,9 +205,11 @@ def _split_tensors(dataset: Dataset, config: TrainConfig,
         split = dataset.splits.get(name)
         if split is None or len(split) == 0:
             images = np.zeros((0, config.img_size, config.img_size, dataset.channels), np.uint8)
-            labels = np.zeros(0, np.int64)
+            labels = np.zeros((0, len(dataset.tasks)) if dataset.tasks else 0, np.int64)
         else:
             images, labels = dataset.arrays(name, config.img_size)
+            if dataset.tasks:
+                labels = split.task_labels.copy()  # N×T, primary first (tlc.train.multitask)
         if name == "train" and config.limit_train is not None and len(labels) > config.limit_train:
             keep = np.sort(np.random.default_rng(config.seed).permutation(len(labels))[: config.limit_train])
             images, labels = images[keep], labels[keep]
@@ -214,9 +223,33 @@ def _split_tensors(dataset: Dataset, config: TrainConfig,
     return out
 
 
-def _evaluate(model: DeployModel, split: tuple[torch.Tensor, torch.Tensor],
-              loss_weights: torch.Tensor | None) -> dict[str, Any]:
+def _create_classifier(dataset: Dataset, arch: str, config: TrainConfig) -> Classifier:
+    """A Classifier, or a multi-task one with a head per task of the dataset."""
+    if not dataset.tasks:
+        return create_model(arch, len(dataset.class_names), channel_adapter=config.channel_adapter,
+                            mc_dropout=config.mc_dropout_spec)
+    if config.channel_adapter != "replicate" or config.mc_dropout_spec is not None:
+        raise ConfigError("multi-task training takes neither --channel-adapter learned nor --mc-dropout yet")
+    from ..models.multitask import create_multitask_model
+
+    return create_multitask_model(arch, [(t.name, len(t.class_names)) for t in dataset.tasks], config.task_attention)
+
+
+def _loss_weights(dataset: Dataset, train_y: torch.Tensor, config: TrainConfig, device: torch.device) -> Any:
+    """Class weights of the train labels (None unless ``class_weighted``); a list of one per task for
+    a multi-task dataset."""
+    labels = train_y.cpu().numpy()
+    if dataset.tasks:
+        weights = task_class_weights(labels, dataset.tasks)
+        return [w.to(device) if config.class_weighted else None for w in weights]
+    return class_weights(labels, len(dataset.class_names)).to(device) if config.class_weighted else None
+
+
+def _evaluate(model: DeployModel, split: tuple[torch.Tensor, torch.Tensor], loss_weights: Any,
+              dataset: Dataset) -> dict[str, Any]:
     images, labels = split
+    if dataset.tasks:
+        return evaluate_tasks(model, images, labels, dataset.tasks, loss_weights)
     logits = predict(model, images)
     labels_np = labels.cpu().numpy()
     weights = loss_weights.cpu() if loss_weights is not None else None
@@ -233,9 +266,7 @@ def _restore(out_dir: Path, config: TrainConfig, classifier: Classifier, optimiz
              content_hash: str) -> LoopState:
     stored = read_last_state(out_dir)
     check_resume(stored, config, content_hash, out_dir)
-    last = load_model_file(out_dir / LAST_CHECKPOINT, classifier.arch, classifier.num_classes,
-                           classifier.channel_adapter, classifier.mc_dropout)
-    classifier.load_state_dict(last.state_dict())
+    load_state_into(classifier, out_dir / LAST_CHECKPOINT)
     load_optimizer(optimizer, out_dir / LAST_OPTIM, stored["optimizer_param_groups"])
     if stored["epochs_done"] >= config.epochs:
         raise ConfigError(f"{out_dir} already trained {stored['epochs_done']} epochs; "

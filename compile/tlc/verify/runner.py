@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tlc_runtime.manifest import LOGITS
 
 from ..errors import ConfigError
 from ..targets import Tolerance
 from .budget import Check, Verdict, judge, undecidable
 from .compare import Comparison, compare_logits
 from .ood import ood_metrics
+from .tasks import task_agreement
 from .trust import trust_metrics
 from .uncertainty import uncertainty_metrics
 
@@ -51,8 +53,9 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
            device: str = "auto", bootstrap: int = 1000, log=print) -> VerifyResult:
     """Run bundle and reference on ``split`` of ``data``; compare; apply the budget."""
     import tlc_runtime
+    from tlc_runtime.manifest import LOGITS
 
-    from ..export.onnx_export import reference_logits
+    from ..export.onnx_export import reference_outputs
     from ..models.checkpoint import load_deploy_model
 
     clf = tlc_runtime.load(bundle, backend=backend, device=device)
@@ -78,9 +81,10 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
     log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
         f"and PyTorch on {len(labels)} images")
     bundle_outputs = _bundle_outputs(clf, images, rois)
-    bundle_logits = bundle_outputs["logits"]
+    bundle_logits = bundle_outputs[LOGITS]
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
-    ref_logits = reference_logits(model, ref_inputs)
+    ref_outputs = reference_outputs(model, ref_inputs)
+    ref_logits = ref_outputs[LOGITS]
     if manifest.calibration is not None:  # the bundle's graph divides by T: so does its reference
         ref_logits = ref_logits / np.float32(manifest.calibration.temperature)
     comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
@@ -91,17 +95,22 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
               "proxy": clf.info.backend != artifact.backend}
     return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
                         verdict=verdict, runner=runner, class_names=tuple(manifest.class_names),
-                        extra=_extra(bundle_outputs, labels, manifest))
+                        extra=_extra(bundle_outputs, ref_outputs, labels, manifest))
 
 
-def _extra(outputs: dict[str, np.ndarray], labels: np.ndarray, manifest) -> dict[str, Any]:
-    """Calibration and prediction sets of the bundle's logits; its MC-dropout uncertainty and its OOD
-    gate's acceptance (these images are in-distribution) when it has them."""
-    extra = trust_metrics(outputs["logits"], labels, manifest.calibration, manifest.conformal)
+def _extra(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], labels: np.ndarray,
+           manifest) -> dict[str, Any]:
+    """Calibration and prediction sets of the bundle's logits; its MC-dropout uncertainty, its OOD
+    gate's acceptance (these images are in-distribution) and a multi-task bundle's per-task agreement
+    when it has them."""
+    extra = trust_metrics(outputs[LOGITS], labels, manifest.calibration, manifest.conformal)
     if manifest.uncertainty is not None:
         extra["uncertainty"] = uncertainty_metrics(outputs, manifest.uncertainty, labels)
     if manifest.ood is not None:
         extra["ood"] = ood_metrics(outputs, manifest.ood)
+    per_task = task_agreement(manifest.tasks, reference, outputs)
+    if per_task:
+        extra["tasks"] = per_task
     return extra
 
 
@@ -140,7 +149,8 @@ def _labelled(dataset, split: str, class_names: tuple[str, ...]) -> tuple[list[n
 
 
 def _bundle_outputs(clf, images: list[np.ndarray], rois: list, batch: int = 64) -> dict[str, np.ndarray]:
-    parts = []
+    """Every output of the bundle by name (``logits`` first) on the images, through its own preprocessing."""
+    parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(images), batch):
         prepared = np.stack([clf.prepare(img, roi=roi) for img, roi in zip(images[start:start + batch],
                                                                           rois[start:start + batch], strict=True)])
