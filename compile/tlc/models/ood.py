@@ -39,8 +39,9 @@ def unwrap(model: nn.Module) -> tuple[DeployModel | McDropoutModel, float | None
 
 def scorable(model: nn.Module) -> bool:
     """Whether :class:`OodScored` can wrap ``model``: a single DeployModel or a head-only MC-dropout
-    model (its backbone runs once, unmasked), optionally TemperatureScaled. Not an ensemble, a multi-task model (heads on the spatial map) (members
-    have different feature spaces) nor head+stage MC dropout (its features are masked K times)."""
+    model (its backbone runs once, unmasked), optionally TemperatureScaled. Not an ensemble (members
+    have different feature spaces), a multi-task model (its heads read the spatial map), nor
+    head+stage MC dropout (its features are masked K times)."""
     try:
         unwrap(model)
     except TypeError:
