@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-WINDOW = (1200, 2400)
+WINDOW = (1200, 4400)
 
 
 def find_browser() -> str | None:

@@ -56,12 +56,13 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], raw: bool = False) -> str:
-    """An HTML table; cells are escaped unless ``raw`` (cells already HTML)."""
-    cell = (lambda v: str(v)) if raw else esc
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def table(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
+    """An HTML table of escaped cells; ``header`` None for a key/value table (first column as headings)."""
+    head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<{'th' if header is None and i == 0 else 'td'}>{esc(v)}"
+                                    f"</{'th' if header is None and i == 0 else 'td'}>" for i, v in enumerate(row))
+                   + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
 
 
 def flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -103,7 +104,7 @@ def _header(inp: ReportInput) -> str:
             ("artifact", m.default_artifact), ("run", p.get("run_id")), ("data hash", p.get("data_hash")),
             ("built", p.get("created")), ("tlc", p.get("tlc")),
             ("evaluated on", inp.evidence.source)]
-    return section("Bundle", table(("", ""), rows), "bundle")
+    return section("Bundle", table(None, rows), "bundle")
 
 
 def _verdict(inp: ReportInput) -> str:
@@ -115,7 +116,7 @@ def _verdict(inp: ReportInput) -> str:
     checks = table(("check", "value judged", "limit", "passed"),
                    [(c.get("name"), c.get("value"), c.get("limit"), c.get("passed"))
                     for c in verdict.get("checks", [])])
-    return section("Verdict", head + checks + table(("budget", ""), flat(budget))
+    return section("Verdict", head + checks + "<h3>budget</h3>" + table(None, flat(budget))
                    + f"<p>resolution: {esc(verdict.get('resolution'))} "
                      f"(confidence {esc(verdict.get('confidence'))})</p>", "verdict")
 
@@ -129,7 +130,7 @@ def _metrics(inp: ReportInput) -> str:
         rows += [("accuracy (reference → artifact)", f"{c.accuracy_reference:.4f} → {c.accuracy_candidate:.4f}"),
                  ("balanced accuracy (reference → artifact)",
                   f"{c.balanced_accuracy_reference:.4f} → {c.balanced_accuracy_candidate:.4f}")]
-    return section("Agreement and accuracy", table(("", ""), rows), "metrics")
+    return section("Agreement and accuracy", table(None, rows), "metrics")
 
 
 def _figures(inp: ReportInput) -> str:
@@ -162,7 +163,7 @@ def _trust(inp: ReportInput) -> str:
         parts.append(image(figures.png_uri(inp.reliability_png), "reliability diagram"))
     for name in TRUST_SECTIONS:
         if inp.build.get(name):
-            parts.append(f"<h3>{html.escape(name)}</h3>" + table(("", ""), flat(_json_section(inp.build[name]))))
+            parts.append(f"<h3>{html.escape(name)}</h3>" + table(None, flat(_json_section(inp.build[name]))))
     if not parts:
         return ""
     return section("Calibration, coverage and uncertainty", "".join(parts), "trust")

@@ -91,5 +91,4 @@ def regenerate(bundle: str | Path, out: str | Path | None = None, data: Any = No
                               reliability_png=read_verified(bundle, reliability) if reliability else None))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
-    log(f"report written: {out}")
     return out
