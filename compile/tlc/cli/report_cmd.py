@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import console, log, pct, phrases
+from .output import console, log, pct, phrases, readable
 
 
 @click.command()
@@ -48,7 +48,7 @@ def diff(bundle_a: Path, bundle_b: Path, data: str | None, json_out: Path | None
         write_json(json_out, record)
     changed = Table("changed", "A", "B", title=f"{bundle_a} → {bundle_b}")
     for c in (c for c in record["changes"] if c["changed"]):
-        changed.add_row(c["what"], str(c["a"]), str(c["b"]))
+        changed.add_row(c["what"], readable(c["a"]) or "—", readable(c["b"]) or "—")
     console.print(changed if changed.row_count else "no recorded change")
     effect = record["impact"]
     console.print(f"{effect['changed']} of {effect['n']} predictions changed on the {record['evaluated_on']}",
@@ -60,5 +60,5 @@ def diff(bundle_a: Path, bundle_b: Path, data: str | None, json_out: Path | None
             flips.add_row(*(str(v) for v in row.values()))
         console.print(flips)
     for name, m in (effect.get("metrics") or {}).items():
-        phrases(f"{name.replace('_', ' ')}:", f"{pct(m['a'])} → {pct(m['b'])}", f"Δ {pct(m['delta'])}",
+        phrases(f"{name.replace('_', ' ')}: {pct(m['a'])} → {pct(m['b'])}", f"Δ {pct(m['delta'])}",
                 f"95% CI [{pct(m['ci95'][0])}, {pct(m['ci95'][1])}]")
