@@ -18,6 +18,7 @@ from tlc_runtime.manifest import LOGITS, SCHEMA_VERSION, GoldenSet, Manifest, Ta
 from .. import __version__
 from ..errors import BudgetError, ConfigError
 from ..export.onnx_export import export_onnx, input_spec_for, onnx_metadata, output_specs, reference_outputs
+from ..report.write import write_report
 from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.budget import judge, undecidable
@@ -51,7 +52,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
                  precision: str | None = None, data: Any = None, calib: Any = None,
                  tolerance: Tolerance | None = None, overwrite: bool = False,
                  options: dict[str, Any] | None = None, trust: TrustOptions | None = None,
-                 log: Callable[[str], None] = print, sign_key: Any = None) -> BuildResult:
+                 log: Callable[[str], None] = print, sign_key: Any = None,
+                 previous: str | Path | None = None) -> BuildResult:
     """Export the run, build the target's artifact at ``precision``, verify it, write the bundle.
 
     data: the run's dataset (path or Dataset); None means the source recorded in run.json.
@@ -61,6 +63,7 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     ``out`` is checked and locked first (one build per output), before any inference.
     sign_key: an Ed25519 private key (``tlc_runtime.signing.load_private_key``): the staged bundle is
     signed and its signature checked before it is moved into place.
+    previous: an earlier bundle; reports/report.html then holds the change record against it.
     """
     started = time.perf_counter()
     target = load_target(target) if isinstance(target, str) else target
@@ -71,7 +74,7 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
     tolerance = tolerance or target.tolerance(precision)
     with BundleStaging(out, overwrite=overwrite) as staging:
         manifest, verification, report = _build(staging, run_dir, target, precision, tolerance, data, calib,
-                                                 options or {}, trust or TrustOptions(), log, started)
+                                                 options or {}, trust or TrustOptions(), log, started, previous)
         bundle = staging.commit(manifest, sign_key=sign_key)
     log(f"bundle written: {bundle}")
     return BuildResult(bundle=bundle, manifest=manifest, verification=verification, report=report)
@@ -79,7 +82,8 @@ def build_bundle(run_dir: str | Path, target: str | Target, out: str | Path, *,
 
 def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precision: str, tolerance: Tolerance,
            data: Any, calib: Any, options: dict[str, Any], trust: TrustOptions,
-           log: Callable[[str], None], started: float) -> tuple[Manifest, Comparison, dict[str, Any]]:
+           log: Callable[[str], None], started: float,
+           previous: str | Path | None = None) -> tuple[Manifest, Comparison, dict[str, Any]]:
     """Everything between the locked staging directory and the commit: the manifest, what
     verification measured, and the build report (written into the staging bundle)."""
     from ..models.checkpoint import load_deploy_model  # torch: imported only when building
@@ -149,6 +153,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
         files={"build_report": _report_file(staging.path, "reports/build.json", report),
                "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
         calibration=fitted, conformal=rule, uncertainty=uncertainty, ood=ood, tasks=run.tasks)
+    manifest = write_report(staging.path, manifest, report, test_set, test_outputs, previous, log)
     return manifest, verification, report
 
 

@@ -43,11 +43,13 @@ from .targets_cmd import complete_target
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only once the new one is complete).")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None,
               help="Sign the bundle with this Ed25519 private key (tlc keygen), before it is moved into place.")
+@click.option("--previous", type=click.Path(path_type=Path), default=None,
+              help="An earlier bundle: its change record against this one goes into reports/report.html.")
 def build(run_dir: Path, target: str, out: Path, precision: str | None, data: str | None, calib: str | None,
           calibration_method: str | None, calibration_samples: int | None, max_drop: float | None,
           min_agreement: float | None, confidence: float | None, no_calibrate: bool, coverage: float | None,
           conformal: str, mc_samples: int | None, no_ood: bool, ood_acceptance: float | None, overwrite: bool,
-          sign_key: Path | None) -> None:
+          sign_key: Path | None, previous: Path | None) -> None:
     """Export RUN_DIR, quantize/build for TARGET, verify against PyTorch, write one bundle.
 
     Exits 1 when the artifact breaks its accuracy budget (no bundle is written), 2 on a user error
@@ -82,9 +84,13 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
         from tlc_runtime.signing import load_private_key
 
         key = load_private_key(sign_key)  # an unusable key fails now, not after the build
+    if previous is not None:
+        import tlc_runtime
+
+        tlc_runtime.load(previous)  # an unreadable previous bundle fails now, not after the build
     result = build_bundle(run_dir, tgt, out, precision=prec, data=data, calib=calib, tolerance=tol,
                           overwrite=overwrite, options={k: v for k, v in options.items() if v is not None},
-                          trust=trust, log=log, sign_key=key)
+                          trust=trust, log=log, sign_key=key, previous=previous)
     c = result.verification
     runner = result.report["runner"]
     proxy = f" (ONNX Runtime proxy for {runner['proxy_for']})" if runner.get("proxy_for") else ""

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "demo": "tlc.cli.demo_cmd:demo",
     "keygen": "tlc.cli.signing_cmd:keygen",
     "sign": "tlc.cli.signing_cmd:sign",
+    "report": "tlc.cli.report_cmd:report",
+    "diff": "tlc.cli.report_cmd:diff",
 }
 
 
