@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from tlc.bundler.temperature import fit_calibration, fit_temperature
 from tlc.verify.trust import ece, nll
 from tlc_runtime.results import softmax
@@ -72,3 +73,25 @@ def test_the_folded_graph_computes_the_reference_logits_divided_by_t(tmp_path):
     expected = reference_logits(model, inputs) / np.float32(2.7)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(got, reference_logits(model, inputs), atol=1e-3)
+
+
+def test_a_temperature_that_raises_the_validation_ece_is_not_shipped(monkeypatch):
+    """NLL and ECE can disagree (PneumoniaMNIST: NLL better, ECE 8.4% → 9.1%): calibrate() then keeps T = 1
+    and says why, instead of shipping a step that worsens the calibration error it reports."""
+    from tlc.bundler import trust
+    from tlc.bundler.evaluate import EvalSet
+    from tlc_runtime.manifest import Calibration
+
+    worse = Calibration(temperature=1.4, ece_before=0.084, ece_after=0.091, nll_before=0.30, nll_after=0.28)
+    monkeypatch.setattr(trust, "fit_calibration", lambda logits, labels: worse)
+    logits = np.array([[2.0, 0.0], [0.0, 1.0]], np.float32)
+    sets = EvalSet(inputs=np.zeros((2, 4, 4, 1), np.uint8), labels=np.array([0, 1]), reference=logits,
+                   num_classes=2)
+    said = []
+    model, val, test, fitted = trust.calibrate("model", sets, sets, trust.TrustOptions(), said.append)
+    assert fitted is None and model == "model" and val is sets
+    assert any("raises its ECE" in line and "keeping T = 1" in line for line in said)
+    better = Calibration(temperature=1.4, ece_before=0.091, ece_after=0.084, nll_before=0.30, nll_after=0.28)
+    monkeypatch.setattr(trust, "fit_calibration", lambda logits, labels: better)
+    model, val, _, fitted = trust.calibrate(torch.nn.Identity(), sets, sets, trust.TrustOptions(), said.append)
+    assert fitted is better and np.allclose(val.reference, logits / np.float32(1.4))
