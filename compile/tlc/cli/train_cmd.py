@@ -62,12 +62,19 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_
 @click.option("--mc-dropout-where", type=click.Choice(["head", "head+stage"]), default="head", show_default=True,
               help="Where MC dropout goes: before the head's linear layer, or also on the input of the "
                    "backbone's last stage.")
+@click.option("--nproc", default=1, show_default=True, type=int,
+              help="Data-parallel processes on this node (DistributedDataParallel via torchrun's launcher: gloo "
+                   "on CPU, one GPU each with nccl on cuda); --batch-size is the global batch. See docs/distributed.md.")
+@click.option("--nnodes", default=1, show_default=True, type=int, help="Nodes (the same command on each).")
+@click.option("--node-rank", default=None, type=int, help="This node's rank, 0..nnodes-1 (0 writes the run).")
+@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="Node 0's address, for several nodes.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
           roi: str | None, channel_adapter: str, members: int, mc_dropout: float | None,
-          mc_dropout_where: str) -> None:
+          mc_dropout_where: str, nproc: int, nnodes: int, node_rank: int | None,
+          rdzv_endpoint: str | None) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -80,6 +87,12 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          dicom_rescale=dicom_rescale, duplicates=duplicates, channel_adapter=channel_adapter,
                          roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()),
                          mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where)
+    from ..launch import LaunchSpec
+
+    spec = LaunchSpec(nproc, nnodes, node_rank, rdzv_endpoint)
+    if spec.distributed:
+        _train_distributed(data, out, config, spec, members, overwrite)
+        return
     if members != 1:
         from ..train.ensemble import train_members
 
@@ -92,3 +105,19 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
     phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
             f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}",
             f"AUC={'—' if auc is None else f'{auc:.4f}'}", info.mc_dropout.describe() if info.mc_dropout else "")
+
+
+def _train_distributed(data: str, out: Path, config, spec, members: int, overwrite: bool) -> None:
+    """``--nproc``/``--nnodes``: ``tlc.train.ddp``; node 0 prints the run, the others a line."""
+    from ..errors import ConfigError
+    from ..train.ddp import train_ddp
+
+    if members != 1:
+        raise ConfigError("--members and --nproc cannot be combined; train the members one after another")
+    info = train_ddp(data, out, config, spec, overwrite=overwrite)
+    if info is None:
+        phrases(f"node {spec.node_rank} of {spec.nnodes}: done (node 0 wrote the run)")
+        return
+    metrics = info.test_metrics or {}
+    phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
+            f"processes={spec.world_size}", f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}")
