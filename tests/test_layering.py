@@ -16,7 +16,7 @@ LAYERS = {
     "bundler": 3, "report": 3, "quantize": 3, "tensorrt": 3, "bench": 3,
     "train": 2, "verify": 2,
     "models": 1, "data": 1, "export": 1,
-    "runs": 1, "targets": 0, "errors": 0, "outdir": 0, "said": 0,
+    "runs": 1, "targets": 0, "errors": 0, "outdir": 0, "said": 0, "launch": 0,
 }
 
 

@@ -68,12 +68,19 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_
 @click.option("--task-attention", type=click.Choice(["static", "dynamic", "none"]), default="static",
               show_default=True, help="How each task's head reads the spatial features: a learned query, "
                                       "a query from the pooled features, or the pooled features.")
+@click.option("--nproc", default=1, show_default=True, type=int,
+              help="Data-parallel processes on this node (DistributedDataParallel via torchrun's launcher: gloo "
+                   "on CPU, one GPU each with nccl on cuda); --batch-size is the global batch. See docs/distributed.md.")
+@click.option("--nnodes", default=1, show_default=True, type=int, help="Nodes (the same command on each).")
+@click.option("--node-rank", default=None, type=int, help="This node's rank, 0..nnodes-1 (0 writes the run).")
+@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="Node 0's address, for several nodes.")
 def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, epochs: int, batch_size: int,
           lr: float, backbone_lr_mult: float, freeze: str, unfreeze_every: int, patience: int,
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
           roi: str | None, channel_adapter: str, members: int, mc_dropout: float | None,
-          mc_dropout_where: str, tasks: str | None, task_attention: str) -> None:
+          mc_dropout_where: str, tasks: str | None, task_attention: str, nproc: int, nnodes: int,
+          node_rank: int | None, rdzv_endpoint: str | None) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
     from ..train import train as train_run
@@ -88,6 +95,12 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where,
                          tasks=None if tasks is None else tuple(t.strip() for t in tasks.split(",")),
                          task_attention=task_attention)
+    from ..launch import LaunchSpec
+
+    spec = LaunchSpec(nproc, nnodes, node_rank, rdzv_endpoint)
+    if spec.distributed:
+        _train_distributed(data, out, config, spec, members, overwrite)
+        return
     if members != 1:
         from ..train.ensemble import train_members
 
@@ -103,3 +116,19 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
     for name, task in metrics.get("tasks", {}).items():
         phrases(f"  task {name}:", f"test balanced accuracy={pct(task.get('balanced_accuracy'))}",
                 f"(n={task.get('n', 0)})", sep=" ")
+
+
+def _train_distributed(data: str, out: Path, config, spec, members: int, overwrite: bool) -> None:
+    """``--nproc``/``--nnodes``: ``tlc.train.ddp``; node 0 prints the run, the others a line."""
+    from ..errors import ConfigError
+    from ..train.ddp import train_ddp
+
+    if members != 1:
+        raise ConfigError("--members and --nproc cannot be combined; train the members one after another")
+    info = train_ddp(data, out, config, spec, overwrite=overwrite)
+    if info is None:
+        phrases(f"node {spec.node_rank} of {spec.nnodes}: done (node 0 wrote the run)")
+        return
+    metrics = info.test_metrics or {}
+    phrases(f"[bold]run[/bold] {out}", f"arch={info.arch}", f"best epoch={info.best_epoch}",
+            f"processes={spec.world_size}", f"test balanced accuracy={pct(metrics.get('balanced_accuracy'))}")

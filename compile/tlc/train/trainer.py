@@ -22,6 +22,7 @@ from ..runs import BEST_CHECKPOINT, RunInfo, write_run_info
 from .augment import AugmentConfig
 from .checkpoint import LAST_CHECKPOINT, LAST_OPTIM, load_optimizer, read_last_state, save_last
 from .config import TrainConfig
+from .distributed import LOCAL, DistContext
 from .loop import batches_per_epoch, class_weights, mean_loss, predict, recalibrate_batchnorm, train_epoch
 from .metrics import classification_metrics
 from .multitask import evaluate_tasks, task_class_weights, task_criterion, task_summary
@@ -79,17 +80,23 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
             info = _run(dataset, work_dir, config, arch, source, device, reporter)
     finally:
         torch.set_num_threads(threads)
+    log_result(reporter, info, out_dir)
+    return info
+
+
+def log_result(reporter: Reporter, info: RunInfo, out_dir: Path) -> None:
+    """The closing line: the best epoch's test metrics."""
     if info.test_metrics:
         test = info.test_metrics
         reporter.log(f"best epoch {info.best_epoch}: test balanced accuracy {test['balanced_accuracy']:.4f}, "
                      f"AUC {test['auc'] if test['auc'] is None else round(test['auc'], 4)}  → {out_dir}")
         if "tasks" in test:
             reporter.log(f"test {task_summary(test)}")
-    return info
 
 
 def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source: WeightsSource,
-         device: torch.device, reporter: Reporter) -> RunInfo:
+         device: torch.device, reporter: Reporter, dist: DistContext = LOCAL) -> RunInfo:
+    """The training loop; with several ranks (``dist``) every rank runs it and only rank 0 writes."""
     class_names = tuple(dataset.class_names)
     tensors = _split_tensors(dataset, config, device)
     train_x, train_y = tensors["train"]
@@ -101,10 +108,11 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
     classifier = _create_classifier(dataset, arch, config)
     source.apply(classifier, class_names)
     model = DeployModel(classifier, prep, 1 if dataset.channels == 1 else 3).to(device)
+    dist.sync_batchnorm(classifier)
     optimizer = make_optimizer(classifier, config, source.pretrained)
-    state = LoopState(new_run_id(arch), dataset.content_hash)
+    state = dist.broadcast(LoopState(new_run_id(arch), dataset.content_hash))
     if config.resume:
-        state = _restore(out_dir, config, classifier, optimizer, dataset.content_hash)
+        state = _restore_everywhere(out_dir, config, classifier, optimizer, dataset.content_hash, dist)
     batch_size = min(config.batch_size, len(train_x))
     steps_per_epoch = batches_per_epoch(len(train_x), batch_size)
     scheduler = make_scheduler(optimizer, steps_per_epoch * config.epochs, steps_per_epoch,
@@ -140,9 +148,9 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
                                      scheduler=scheduler, gen=torch.Generator().manual_seed(config.seed + epoch),
                                      loss_weights=None if dataset.tasks else loss_weights, augment=augment,
                                      on_batch=advance,
-                                     criterion=task_criterion(loss_weights) if dataset.tasks else None)
-        recalibrate_batchnorm(model, train_x)
-        val = _evaluate(model, tensors["val"], loss_weights, dataset)
+                                     criterion=task_criterion(loss_weights) if dataset.tasks else None, dist=dist)
+        recalibrate_batchnorm(model, train_x, dist=dist)
+        val = _evaluate(model, tensors["val"], loss_weights, dataset, dist)
         record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
                   "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
                   "val_macro_f1": val["macro_f1"], "val_auc": val["auc"], "trainable_stages": n_stages,
@@ -152,24 +160,30 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
         state.history.append(record)
         state.epochs_done = epoch + 1
         score = (val["balanced_accuracy"] if val["balanced_accuracy"] is not None else float("-inf"), -val["loss"])
-        improved = score > state.best_score
+        improved = dist.broadcast(score > state.best_score)  # rank 0 decides, every rank follows
         if improved:
             state.best_epoch, state.best_score, state.best_val_metrics = epoch + 1, score, val
-            save_model(classifier, out_dir / BEST_CHECKPOINT)
-        save_last(out_dir, classifier, optimizer, _state_dict(state, config))
-        write_run_info(out_dir, run_info())
+        if dist.is_main:
+            if improved:
+                save_model(classifier, out_dir / BEST_CHECKPOINT)
+            save_last(out_dir, classifier, optimizer, _state_dict(state, config))
+            write_run_info(out_dir, run_info())
         reporter.epoch_line(record, config.epochs, improved)
         if "tasks" in val:
             reporter.log(f"          val {task_summary(val)}")
-        if config.patience is not None and state.stale_epochs() >= config.patience:
+        dist.after_epoch(epoch + 1)
+        if dist.broadcast(config.patience is not None and state.stale_epochs() >= config.patience):
             reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
             break
 
-    load_state_into(model.classifier, out_dir / BEST_CHECKPOINT)
-    test = _evaluate(model, tensors["test"], loss_weights, dataset) if sizes["test"] else {}
+    if dist.is_main:
+        load_state_into(model.classifier, out_dir / BEST_CHECKPOINT)
+    model.classifier.load_state_dict(dist.broadcast(model.classifier.state_dict() if dist.is_main else None))
+    test = _evaluate(model, tensors["test"], loss_weights, dataset, dist) if sizes["test"] else {}
     info = run_info(test)
-    write_run_info(out_dir, info)
-    write_plot(out_dir / PLOT_NAME, state.history)
+    if dist.is_main:
+        write_run_info(out_dir, info)
+        write_plot(out_dir / PLOT_NAME, state.history)
     return info
 
 
@@ -246,11 +260,11 @@ def _loss_weights(dataset: Dataset, train_y: torch.Tensor, config: TrainConfig, 
 
 
 def _evaluate(model: DeployModel, split: tuple[torch.Tensor, torch.Tensor], loss_weights: Any,
-              dataset: Dataset) -> dict[str, Any]:
+              dataset: Dataset, dist: DistContext = LOCAL) -> dict[str, Any]:
     images, labels = split
     if dataset.tasks:
         return evaluate_tasks(model, images, labels, dataset.tasks, loss_weights)
-    logits = predict(model, images)
+    logits = predict(model, images, dist)
     labels_np = labels.cpu().numpy()
     weights = loss_weights.cpu() if loss_weights is not None else None
     return {"loss": mean_loss(logits, labels_np, weights), **classification_metrics(logits, labels_np)}
@@ -260,6 +274,30 @@ def _state_dict(state: LoopState, config: TrainConfig) -> dict[str, Any]:
     return {"run_id": state.run_id, "content_hash": state.content_hash, "epochs_done": state.epochs_done,
             "history": state.history, "best_epoch": state.best_epoch, "best_score": list(state.best_score),
             "best_val_metrics": state.best_val_metrics, "config": config.to_dict()}
+
+
+def _restore_everywhere(out_dir: Path, config: TrainConfig, classifier: Classifier,
+                        optimizer: torch.optim.Optimizer, content_hash: str, dist: DistContext) -> LoopState:
+    """``_restore`` on rank 0 (the rank that reads the run directory), its result sent to every rank."""
+    state = _restore(out_dir, config, classifier, optimizer, content_hash) if dist.is_main else None
+    if not dist.active:
+        return state
+    weights, optim, state = dist.broadcast((_cpu(classifier.state_dict()), _cpu(optimizer.state_dict()), state)
+                                           if dist.is_main else None)
+    classifier.load_state_dict(weights)
+    optimizer.load_state_dict(optim)
+    return state
+
+
+def _cpu(tree: Any) -> Any:
+    """Tensors in nested dicts/lists moved to the CPU (for broadcasting as objects)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {k: _cpu(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_cpu(v) for v in tree)
+    return tree
 
 
 def _restore(out_dir: Path, config: TrainConfig, classifier: Classifier, optimizer: torch.optim.Optimizer,
