@@ -29,6 +29,15 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     RoiRule or a boxes CSV (``tlc.data.roi``). Raises DataError (naming the file) for anything unreadable or
     inconsistent.
     """
+    raw = read_source(source, dicom)
+    dataset = assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                       dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None, duplicates=duplicates)
+    return with_roi(dataset, roi)
+
+
+def read_source(source: str | Path, dicom: DicomPolicy | None = None) -> RawData:
+    """Every item of an image folder, CSV manifest or npz as its reader gives it (no splits, no checks
+    across items): what ``load_dataset`` assembles, and what ``tlc select`` matches pixel digests in."""
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"{path}: dataset not found; pass an image folder, a .csv manifest or an .npz file")
@@ -47,9 +56,7 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     else:
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
-    dataset = assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                       dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None, duplicates=duplicates)
-    return with_roi(dataset, roi)
+    return raw
 
 
 def _has_dicom(raw: RawData) -> bool:
