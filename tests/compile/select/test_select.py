@@ -123,3 +123,19 @@ def test_bad_strategy_and_budget_are_config_errors(digits):
         select(digits.run, digits.pool_npz, 3, "random")
     with pytest.raises(ConfigError, match="at least 1"):
         select(digits.run, digits.pool_npz, 0, "entropy")
+
+
+def test_a_run_whose_data_moved_warns_and_excludes_only_what_it_is_told(digits, tmp_path):
+    import json
+    import shutil
+
+    from tlc.data import DataWarning
+
+    moved = tmp_path / "run"
+    shutil.copytree(digits.run, moved)
+    info = json.loads((moved / "run.json").read_text())
+    info["data"]["source"] = str(tmp_path / "gone.npz")
+    (moved / "run.json").write_text(json.dumps(info))
+    with pytest.warns(DataWarning, match="pass them with --exclude"):
+        everything = select(moved, digits.pool_npz, 10_000, "entropy")
+    assert len(everything.ids) == len(digits.pool_images) + 10 and everything.excluded == 0
