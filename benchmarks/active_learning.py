@@ -154,6 +154,19 @@ def plot(curves: dict[str, dict[int, list]], full: dict[str, Any], path: Path) -
     fig.savefig(path, dpi=120)
 
 
+def full_data(data: dict[str, np.ndarray], val: np.ndarray, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The full-data reference, reused from OUT/full_data.json when it was trained with the same recipe."""
+    recipe = {k: getattr(args, k) for k in ("data", "arch", "epochs", "val_size")}
+    cached = out / "full_data.json"
+    if cached.is_file() and json.loads(cached.read_text())["recipe"] == recipe:
+        return json.loads(cached.read_text())["result"]
+    pool_size = len(data["train_labels"])
+    source = write_labelled(out / "work" / "full.npz", data, np.arange(pool_size), val)
+    result = {"labels": pool_size, **train_round(source, out / "work" / "full", args, 0, None)}
+    cached.write_text(json.dumps({"recipe": recipe, "result": result}, indent=2) + "\n")
+    return result
+
+
 def main() -> None:
     args = parse_args()
     out = Path(args.out)
@@ -165,9 +178,7 @@ def main() -> None:
         data[key] = data[key].reshape(-1).astype(np.int64)
     val = stratified(data["val_labels"], args.val_size, np.random.default_rng(1234))
     pool_size = len(data["train_labels"])
-    everything = np.arange(pool_size)
-    full = {"labels": pool_size, **train_round(write_labelled(work / "full.npz", data, everything, val),
-                                               work / "full", args, 0, None)}
+    full = full_data(data, val, args, out)
     print(f"full data: {pool_size} labels  AUC {full['auc']:.4f}  ({full['seconds']:.0f} s)", flush=True)
     curves: dict[str, dict[int, list]] = {}
     for strategy in args.strategies.split(","):
