@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "build": "tlc.cli.build_cmd:build",
     "verify": "tlc.cli.verify_cmd:verify",
     "predict": "tlc.cli.predict_cmd:predict",
+    "select": "tlc.cli.select_cmd:select",
     "inspect": "tlc.cli.inspect_cmd:inspect",
     "bench": "tlc.cli.bench_cmd:bench",
     "targets": "tlc.cli.targets_cmd:targets",

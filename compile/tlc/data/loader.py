@@ -28,9 +28,19 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     both train and test; "drop" removes the train copies of val/test images and lists them in
     ``Dataset.dropped_duplicates``. ``roi`` crops every image before resizing: "auto", an automatic
     RoiRule or a boxes CSV (``tlc.data.roi``). ``tasks``: the label columns of a multi-task CSV
-    manifest, primary first (``tlc.data.csv_manifest``); other sources have one task. Raises DataError (naming the file) for anything unreadable or
-    inconsistent.
+    manifest, primary first (``tlc.data.csv_manifest``); other sources have one task. Raises
+    DataError (naming the file) for anything unreadable or inconsistent.
     """
+    raw = read_source(source, dicom, tasks)
+    dataset = assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                       dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None, duplicates=duplicates)
+    return with_roi(dataset, roi)
+
+
+def read_source(source: str | Path, dicom: DicomPolicy | None = None,
+                tasks: tuple[str, ...] | None = None) -> RawData:
+    """Every item of an image folder, CSV manifest or npz as its reader gives it (no splits, no checks
+    across items): what ``load_dataset`` assembles, and what ``tlc select`` matches pixel digests in."""
     path = Path(source).expanduser()
     if tasks is not None and path.suffix.lower() != ".csv":
         raise DataError(f"{path}: several tasks need a CSV manifest with one label column per task "
@@ -52,9 +62,7 @@ def load_dataset(source: str | Path, *, seed: int = 0, val_fraction: float = 0.1
     else:
         raise DataError(f"{path}: unsupported dataset type {path.suffix or '(no suffix)'!r}; "
                         "pass an image folder, a .csv manifest or an .npz file")
-    dataset = assemble(raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                       dicom=(dicom or DicomPolicy()) if _has_dicom(raw) else None, duplicates=duplicates)
-    return with_roi(dataset, roi)
+    return raw
 
 
 def _has_dicom(raw: RawData) -> bool:
