@@ -115,8 +115,13 @@ def score_weights(score: str, energy: np.ndarray, mahalanobis: np.ndarray) -> tu
 
 
 def _spread(values: np.ndarray) -> float:
+    """The standard deviation; infinite (weight 0) for a score that does not vary on validation beyond
+    float rounding: dividing by its spread would turn rounding noise into the gate's decision."""
+    values = np.asarray(values, np.float64)
     sd = float(np.std(values))
-    return sd if sd > 0 and math.isfinite(sd) else 1.0
+    if not math.isfinite(sd) or sd <= 1e-6 * max(1.0, float(np.abs(values).mean())):
+        return math.inf
+    return sd
 
 
 def min_threshold_size(acceptance: float) -> int:

@@ -3,7 +3,8 @@
 Outputs (the multi-output contract: ``"logits"`` first, then per-image float32 scores, higher = more
 out-of-distribution):
 
-- ``energy``: −logsumexp of the (calibrated) logits (Liu et al. 2020);
+- ``energy``: −logsumexp of the (calibrated) logits (Liu et al. 2020); for an MC-dropout model, of
+  the deterministic head's logits (its own are log mean probabilities, whose logsumexp is always 0);
 - ``mahalanobis``: the squared Mahalanobis distance of the pooled features
   (``Classifier.forward_features``) to the nearest class mean under one shared covariance, whose
   precision matrix is a buffer (Lee et al. 2018). All classes at once: N×K×D differences, one MatMul
@@ -80,9 +81,11 @@ class OodScored(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.classifier.forward_features(self.preprocess(x))
-        inner = {"logits": self.classifier.forward_head(features)} if self.mc is None else self.mc.from_features(features)
-        logits = inner.pop("logits") / self.temperature
-        energy = _neg_logsumexp(logits)
+        plain = self.classifier.forward_head(features) / self.temperature  # eval mode: no dropout
+        inner = {"logits": plain} if self.mc is None else self.mc.from_features(features)
+        logits = inner.pop("logits") / (1.0 if self.mc is None else self.temperature)
+        # energy of the plain logits: an MC model's logits are log mean probabilities, whose logsumexp is 0
+        energy = _neg_logsumexp(plain)
         diff = features.unsqueeze(1) - self.means                     # N×K×D
         mahalanobis = ((diff @ self.precision) * diff).sum(dim=2).amin(dim=1)
         score = self.weights[0] * energy + self.weights[1] * mahalanobis

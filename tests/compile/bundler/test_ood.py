@@ -67,3 +67,13 @@ def test_combined_weights_put_both_scores_on_one_scale():
     assert np.std(w[0] * energy) == pytest.approx(1) and np.std(w[1] * maha) == pytest.approx(1)
     assert score_weights("energy", energy, maha) == (1.0, 0.0)
     assert score_weights("mahalanobis", energy, maha) == (0.0, 1.0)
+
+
+def test_a_score_constant_up_to_rounding_gets_no_weight():
+    """An energy that is 0 ± float rounding (an MC-dropout model's log-mean-probability logits) divided
+    by its spread would make rounding noise the gate's decision: it gets weight 0 instead."""
+    rng = np.random.default_rng(3)
+    rounding = rng.normal(size=200) * 1e-8
+    maha = rng.normal(size=200) * 300 + 900
+    w_energy, w_maha = score_weights("combined", rounding, maha)
+    assert w_energy == 0.0 and np.std(w_maha * maha) == pytest.approx(1)

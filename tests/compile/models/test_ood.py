@@ -99,3 +99,32 @@ def test_openvino_keeps_the_batch_axis_of_every_score(tmp_path):
     for port in compiled.outputs:
         name = next(iter(port.get_names() & set(OUTPUTS)))
         np.testing.assert_allclose(np.asarray(result[port]), want[name].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_an_mc_dropout_model_is_scored_on_its_deterministic_head():
+    """An MC model's logits are log mean probabilities (logsumexp 0): its energy is that of the plain
+    head's logits, and its MC outputs pass through unchanged."""
+    import torch
+    from tlc.models import IMAGENET_MEAN, IMAGENET_STD, DeployModel, create_model
+    from tlc.models.mc_dropout import McDropoutModel
+    from tlc.models.ood import OodScored
+    from tlc.runs import McDropout
+    from tlc_runtime.manifest import Preprocessing
+
+    torch.manual_seed(0)
+    prep = Preprocessing(resize="area-antialias-bilinear", value_range=(0.0, 255.0), mean=IMAGENET_MEAN,
+                         std=IMAGENET_STD, channel_rule="replicate")
+    deploy = DeployModel(create_model("resnet18", 3, mc_dropout=McDropout(0.3, "head")), prep, 1).eval()
+    mc = McDropoutModel(deploy, samples=4, seed=1, image_size=(16, 16))
+    d = 512
+    scored = OodScored(mc, np.zeros((3, d)), np.eye(d), (1.0, 0.0)).eval()
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 16, 16, 1), dtype=np.uint8))
+    with torch.no_grad():
+        out = scored(x)
+        plain = deploy(x)
+        mc_out = mc(x)
+    assert list(out) == ["logits", "total", "aleatoric", "epistemic", "energy", "mahalanobis", "ood_score"]
+    np.testing.assert_allclose(out["energy"], -torch.logsumexp(plain, dim=1), rtol=1e-5, atol=1e-5)
+    assert out["energy"].std() > 1e-3  # not the constant logsumexp of log mean probabilities
+    for name in ("logits", "total", "aleatoric", "epistemic"):
+        np.testing.assert_allclose(out[name], mc_out[name], rtol=1e-5, atol=1e-6)
