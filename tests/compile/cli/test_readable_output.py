@@ -99,3 +99,18 @@ def test_shell_completion_offers_commands_and_target_names(monkeypatch):
     assert "plain,targets" in complete("tlc tar", 1)
     assert complete("tlc build runs/a --target x8", 4).split() == ["plain,x86-cpu"]
     assert "plain,jetson-orin-nano" in complete("tlc targets jetson-o", 2)
+
+
+def test_readme_shows_budget_flags_as_placeholders_and_documents_every_exit_code():
+    """The README's verify line must not show values that look like defaults but are not (FP32 needs
+    agreement 1), and it names every exit code the CLI uses, 130 included."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    verify_lines = [line for line in readme.splitlines() if line.startswith("tlc verify ")]
+    assert verify_lines and all(not re.search(r"--(max-drop|min-agreement|confidence) \d", line)
+                                for line in verify_lines)
+    codes = " ".join(readme.split())
+    assert all(f"{code} {what}" in codes for code, what in
+               (("0", "success"), ("1", "verification failed"), ("2", "user error"), ("3", "internal error"),
+                ("130", "interrupted")))
