@@ -128,7 +128,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                                          fitted, trust, log, sets_possible)
     members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
     uncertainty, uncertain = rule_and_report(run, samples, val_outputs, test_outputs, test_set.labels, log)
-    ood, gated = ood_rule_and_report(ood_fit, trust.ood, val_outputs, test_outputs, log)
+    ood, gated = ood_rule_and_report(ood_fit, trust.ood, val_outputs, test_outputs, log,
+                                     eval_set.extras.get("ood_score"))
     report = {"export": export.to_dict(), "artifact": built.report, "runner": runner,
               **({"members": members} if members else {}),
               "verification": verification.to_dict(), **({"tasks": per_task} if per_task else {}),

@@ -111,7 +111,10 @@ def build(run_dir: Path, target: str, out: Path, precision: str | None, data: st
         from ..verify.uncertainty import uncertainty_line
 
         console.print(uncertainty_line(result.report["uncertainty"]["test"]))
-    if result.report.get("ood"):
+    gate = result.report.get("ood")
+    if gate and "skipped" in gate:
+        phrases("no OOD gate:", gate["skipped"], sep=" ")
+    elif gate:
         from ..verify.ood import ood_line
 
-        console.print(ood_line(result.report["ood"]["test"]))
+        console.print(ood_line(gate["test"]))

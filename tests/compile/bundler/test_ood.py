@@ -77,3 +77,21 @@ def test_a_score_constant_up_to_rounding_gets_no_weight():
     maha = rng.normal(size=200) * 300 + 900
     w_energy, w_maha = score_weights("combined", rounding, maha)
     assert w_energy == 0.0 and np.std(w_maha * maha) == pytest.approx(1)
+
+
+def test_an_artifact_whose_scores_do_not_follow_pytorch_ships_without_the_gate():
+    """Scores that rank validation images unlike PyTorch's (what NNCF INT8 did to the score path)
+    give no gate and say why; scores that follow them (rank-preserving noise) keep it."""
+    from tlc.bundler.ood import GaussianFit, OodOptions, rule_and_report
+
+    rng = np.random.default_rng(4)
+    reference = rng.normal(size=300)
+    fit = GaussianFit(means=np.zeros((2, 3)), precision=np.eye(3), shrinkage=0.1, n_images=500)
+    said = []
+    scrambled = {"ood_score": rng.permutation(reference)}
+    rule, report = rule_and_report(fit, OodOptions(), scrambled, scrambled, said.append, reference)
+    assert rule is None and "skipped" in report["ood"] and report["ood"]["rank_correlation"] < 0.9
+    assert any("do not follow PyTorch's" in line for line in said)
+    close = {"ood_score": reference + rng.normal(size=300) * 0.01}
+    rule, report = rule_and_report(fit, OodOptions(), close, close, said.append, reference)
+    assert rule is not None and report["ood"]["rank_correlation"] > 0.99
