@@ -89,7 +89,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     from ..models.checkpoint import load_deploy_model  # torch: imported only when building
 
     model, run = load_deploy_model(run_dir)
-    samples = mc_samples(run, trust.mc_samples)  # refuses --mc-samples for a run without --mc-dropout
+    samples = mc_samples(run, trust.mc_samples, target.backend, log)  # refuses --mc-samples without --mc-dropout
     model = wrap(model, run, samples)
     dataset = _dataset(run, data)
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)

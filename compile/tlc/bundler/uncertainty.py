@@ -11,7 +11,7 @@ and the fraction of test images above the threshold.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,17 +25,29 @@ DEFAULT_SAMPLES = 16
 EPISTEMIC_QUANTILE = 0.95
 
 
-def mc_samples(run: RunInfo, requested: int | None) -> int | None:
+def mc_samples(run: RunInfo, requested: int | None, backend: str = "onnxruntime",
+               log: Callable[[str], None] = lambda _m: None) -> int | None:
     """K for this build: ``requested``, or DEFAULT_SAMPLES for a run trained with --mc-dropout; None (off)
-    for a run without it. ConfigError for K given to a run without dropout, or K < 2."""
+    for a run without it, for ``--mc-samples 0``, and by default on TensorRT targets (their sessions bind
+    one output; said in the log). ConfigError for K given to a run without dropout or to a TensorRT
+    target, or K = 1."""
     if run.mc_dropout is None:
         if requested is not None:
             raise ConfigError(f"--mc-samples needs a run trained with --mc-dropout; run {run.run_id} was not "
                               "(retrain with tlc train --mc-dropout RATE)")
         return None
+    if requested == 0:
+        return None
+    if backend == "tensorrt":
+        if requested is not None:
+            raise ConfigError("TensorRT targets run single-output graphs: MC-dropout samples cannot be exported "
+                              "for them (leave out --mc-samples, or give --mc-samples 0)")
+        log("MC dropout: not exported (TensorRT targets run single-output graphs); predictions carry no "
+            "uncertainty")
+        return None
     samples = DEFAULT_SAMPLES if requested is None else requested
     if samples < 2:
-        raise ConfigError(f"--mc-samples must be at least 2, got {samples}")
+        raise ConfigError(f"--mc-samples must be at least 2 (or 0: off), got {samples}")
     return samples
 
 

@@ -34,7 +34,7 @@ from .targets_cmd import complete_target
               help="Conformal score: lac (smallest sets; best with two classes) or aps (adaptive, non-randomised).")
 @click.option("--mc-samples", type=int, default=None, metavar="K",
               help="MC-dropout passes in the graph (aleatoric/epistemic uncertainty; fixed seeded masks); default "
-                   "16 for a run trained with --mc-dropout, else off.")
+                   "16 for a run trained with --mc-dropout, else off; 0 turns it off (TensorRT targets: always off).")
 @click.option("--no-ood", is_flag=True,
               help="Leave out the out-of-distribution gate (energy + Mahalanobis score in the graph; on by default, "
                    "off for TensorRT targets).")

@@ -27,6 +27,16 @@ def test_k_defaults_to_16_with_mc_dropout_and_to_off_without(plain_info):
     assert mc_samples(mc_info, 4) == 4
     with pytest.raises(ConfigError, match="at least 2"):
         mc_samples(mc_info, 1)
+    assert mc_samples(mc_info, 0) is None  # --mc-samples 0: a plain bundle from an MC run
+
+
+def test_tensorrt_targets_export_no_mc_samples_and_say_so(plain_info):
+    mc_info = dataclasses.replace(plain_info, mc_dropout=McDropout(0.3, "head"))
+    said = []
+    assert mc_samples(mc_info, None, "tensorrt", said.append) is None
+    assert any("single-output" in line for line in said)
+    with pytest.raises(ConfigError, match="single-output"):
+        mc_samples(mc_info, 8, "tensorrt")
 
 
 def test_k_for_a_run_without_mc_dropout_is_refused_before_building(tiny_run_dir, tmp_path):
