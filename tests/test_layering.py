@@ -28,7 +28,7 @@ def _package_of(module: Path) -> str:
 def _imported_packages(module: Path, source: str | None = None) -> set[str]:
     """The tlc top-level packages/modules ``module`` imports (absolute ``tlc.x`` or relative)."""
     rel = module.relative_to(TLC)
-    package = ["tlc", *rel.parts[:-1]] if rel.name != "__init__.py" else ["tlc", *rel.parts[:-1]]
+    package = ["tlc", *rel.parts[:-1]]  # what a relative import resolves against (an __init__ too)
     tree = ast.parse(source if source is not None else module.read_text(encoding="utf-8"))
     found = set()
     for node in ast.walk(tree):
