@@ -35,3 +35,19 @@ def digits_tasks_csv(tmp_path_factory):
     path = root / "tasks.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture
+def in_workers(tmp_path_factory, monkeypatch):
+    """``in_workers(code)``: run ``code`` at start-up in every Python process spawned from now on (the
+    distributed workers), as a ``sitecustomize`` module put first on PYTHONPATH; a test injects a fault
+    into a worker this way, so production code carries no test hooks."""
+    import os
+    import textwrap
+
+    def install(code: str) -> None:
+        folder = tmp_path_factory.mktemp("in_workers")
+        (folder / "sitecustomize.py").write_text(textwrap.dedent(code))
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
+
+    return install

@@ -24,8 +24,6 @@ from ..errors import ConfigError, TlcError
 from ..launch import LaunchSpec, WorkerFailed, launch
 
 PLAN = "plan.json"
-FAIL_ENV = "TLC_TEST_FAIL_SHARD"
-"""Fault injection for tests: the rank given fails before writing its shard."""
 
 # write_shard(rank, paths, tmp_csv) -> number of files that could not be read
 ShardWriter = Callable[[int, list[str], Path], int]
@@ -88,8 +86,6 @@ def _score_shard(write_shard: ShardWriter, paths: list[str], folder: str) -> int
     mine = paths[start:start + per + (1 if rank < extra else 0)]
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        if os.environ.get(FAIL_ENV) == str(rank):
-            raise RuntimeError(f"shard {rank} failed on purpose ({FAIL_ENV})")
         failed = write_shard(rank, mine, tmp)
         os.replace(tmp, target)
     except Exception as exc:  # noqa: BLE001 - recorded for the launcher; the other shards go on

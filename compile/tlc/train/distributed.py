@@ -19,9 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-FAIL_ENV = "TLC_TEST_FAIL_RANK_AFTER_EPOCH"
-"""Fault injection for tests: "RANK:EPOCH" makes that rank raise once that epoch has finished."""
-
 
 @dataclass(frozen=True)
 class DistContext:
@@ -111,12 +108,6 @@ class DistContext:
                 if isinstance(child, nn.modules.batchnorm._BatchNorm):
                     setattr(parent, name, nn.SyncBatchNorm.convert_sync_batchnorm(child) if cuda
                             else CpuSyncBatchNorm.from_batchnorm(child))
-
-    def after_epoch(self, epoch: int) -> None:
-        """Fault injection for tests (``FAIL_ENV``)."""
-        rank, _, at = os.environ.get(FAIL_ENV, "").partition(":")
-        if rank and int(rank) == self.rank and int(at) == epoch:
-            raise RuntimeError(f"rank {self.rank} failed on purpose after epoch {epoch} ({FAIL_ENV})")
 
     def _device(self) -> torch.device:
         import torch.distributed as dist

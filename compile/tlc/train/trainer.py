@@ -171,7 +171,6 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
         reporter.epoch_line(record, config.epochs, improved)
         if "tasks" in val:
             reporter.log(f"          val {task_summary(val)}")
-        dist.after_epoch(epoch + 1)
         if dist.broadcast(config.patience is not None and state.stale_epochs() >= config.patience):
             reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
             break

@@ -39,12 +39,13 @@ def test_two_processes_write_the_csv_of_one(tiny_bundle, pool, tmp_path, capsys)
     assert "1 of 7 files could not be read" in capsys.readouterr().err
 
 
-def test_a_failed_shard_writes_no_csv_and_resume_scores_the_rest(tiny_bundle, pool, tmp_path, monkeypatch, capfd):
-    from tlc.cli.sharded import FAIL_ENV, shard_dir
+def test_a_failed_shard_writes_no_csv_and_resume_scores_the_rest(tiny_bundle, pool, tmp_path, monkeypatch, capfd,
+                                                                  in_workers):
+    from tlc.cli.sharded import shard_dir
 
     out = tmp_path / "out.csv"
     args = ["predict", str(tiny_bundle), *map(str, pool), "--csv", str(out), "--nproc", "2"]
-    monkeypatch.setenv(FAIL_ENV, "1")
+    fail_shard_1(in_workers)
     assert run(args) == 3
     errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and "rank 1" in errors[0] and "--resume" in errors[0]
@@ -53,7 +54,7 @@ def test_a_failed_shard_writes_no_csv_and_resume_scores_the_rest(tiny_bundle, po
     assert kept == ["shard-00000-of-00002.csv"]
     (shard_dir(out) / kept[0]).write_text(_marked(shard_dir(out) / kept[0]))  # shows whether it is rescored
 
-    monkeypatch.delenv(FAIL_ENV)
+    monkeypatch.undo()  # the workers of the next call start clean
     assert run([*args, "--resume"]) == 2
     rows = _read(out)
     assert [row[0] for row in rows[1:]] == [str(p) for p in pool]
@@ -61,13 +62,12 @@ def test_a_failed_shard_writes_no_csv_and_resume_scores_the_rest(tiny_bundle, po
     assert not shard_dir(out).exists()
 
 
-def test_resume_refuses_shards_of_another_job(tiny_bundle, pool, tmp_path, monkeypatch, capfd):
-    from tlc.cli.sharded import FAIL_ENV
+def test_resume_refuses_shards_of_another_job(tiny_bundle, pool, tmp_path, monkeypatch, capfd, in_workers):
 
     out = tmp_path / "out.csv"
-    monkeypatch.setenv(FAIL_ENV, "1")
+    fail_shard_1(in_workers)
     assert run(["predict", str(tiny_bundle), *map(str, pool), "--csv", str(out), "--nproc", "2"]) == 3
-    monkeypatch.delenv(FAIL_ENV)
+    monkeypatch.undo()  # the workers of the next call start clean
     assert run(["predict", str(tiny_bundle), *map(str, pool[:3]), "--csv", str(out), "--nproc", "2",
                 "--resume"]) == 2
     assert "shards of another job" in capfd.readouterr().err and not out.exists()
@@ -77,3 +77,17 @@ def _marked(shard):
     rows = _read(shard)
     rows[1][1] = "kept"
     return "".join(",".join(row) + "\r\n" for row in rows)
+
+
+def fail_shard_1(in_workers) -> None:
+    """Rank 1's workers raise before writing their shard."""
+    in_workers("""
+        import tlc.cli.predict_cmd as predict_cmd
+
+        def fail_rank_1(bundle, options, rank, paths, out, _write=predict_cmd._write_shard):
+            if rank == 1:
+                raise RuntimeError("shard 1 failed on purpose")
+            return _write(bundle, options, rank, paths, out)
+
+        predict_cmd._write_shard = fail_rank_1
+    """)
