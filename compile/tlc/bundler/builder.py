@@ -23,12 +23,18 @@ from ..runs import RunInfo
 from ..targets import Target, Tolerance, load_target
 from ..verify.budget import judge, undecidable
 from ..verify.compare import Comparison, compare_logits
-from ..verify.tasks import task_agreement, task_lines
+from ..verify.parts import (
+    Parts,
+    member_results,
+    parts_lines,
+    parts_undecidable,
+    task_label_columns,
+    task_results,
+)
 from .bundle_writer import BundleStaging
 from .context import BuildContext, BuiltArtifact
 from .evaluate import EvalSet, backend_for, make_evaluator, open_artifact, run_session_outputs
 from .golden import GOLDEN_FILE, output_tolerance, pick_golden, write_golden
-from .members import member_checks
 from .ood import gate
 from .ood import rule_and_report as ood_rule_and_report
 from .registry import get_builder
@@ -95,7 +101,7 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     spec = input_spec_for(run.img_size, run.img_size, run.input_channels, run.input_dtype)
     eval_set = _eval_set(model, dataset, "val", run, MAX_EVAL, log)
     test_set = _eval_set(model, dataset, "test", run, MAX_EVAL, log)
-    _require_decidable(tolerance, run.class_names, eval_set, test_set)
+    _require_decidable(tolerance, run.class_names, eval_set, test_set)  # every task's labels too
     sets_possible = trust.sets_possible(len(eval_set.labels), log)
     model, eval_set, test_set, fitted = calibrate(model, eval_set, test_set, trust, log)
     train_split = functools.cache(lambda: dataset.arrays("train", run.img_size))
@@ -119,14 +125,14 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
     log("verifying the artifact against PyTorch on the test split")
     verification, runner, test_outputs, val_outputs = _verify(staging.path, built, spec, test_set, eval_set)
     test_logits, val_logits = test_outputs[LOGITS], val_outputs[LOGITS]
+    for line in parts_lines(verification):
+        log(f"test split {line}")
     verdict = _enforce(verification, tolerance, target.name, precision, run.class_names, log)
-    per_task = task_agreement(run.tasks, {LOGITS: test_set.reference, **test_set.extras}, test_outputs)
-    if per_task:
-        log(f"test split {task_lines(per_task)}")
+    per_task = task_results(verification, run.tasks, tolerance)
     golden = _golden(staging.path, test_set, test_outputs, run.seed, tolerance)
     rule, trusted = conformal_and_report(staging.path, val_logits, eval_set.labels, test_logits, test_set.labels,
                                          fitted, trust, log, sets_possible)
-    members = member_checks(run, test_set.extras, test_outputs, test_set.labels)
+    members = member_results(verification, test_set.parts, tolerance)
     uncertainty, uncertain = rule_and_report(run, samples, val_outputs, test_outputs, test_set.labels, log)
     ood, gated = ood_rule_and_report(ood_fit, trust.ood, val_outputs, test_outputs, log,
                                      eval_set.extras.get("ood_score"))
@@ -150,7 +156,8 @@ def _build(staging: BundleStaging, run_dir: str | Path, target: Target, precisio
                       "max_abs_prob_delta": verification.max_abs_prob_delta,
                       "balanced_accuracy_drop": verification.balanced_accuracy_drop,
                       "resolution": verdict.resolution, "passed": True,
-                      **({"tasks": per_task} if per_task else {})},
+                      **({"tasks": per_task} if per_task else {}),
+                      **({"members": members} if members else {})},
         files={"build_report": _report_file(staging.path, "reports/build.json", report),
                "reliability_diagram": file_entry(staging.path, RELIABILITY_FILE)},
         calibration=fitted, conformal=rule, uncertainty=uncertainty, ood=ood, tasks=run.tasks)
@@ -186,13 +193,18 @@ def _eval_set(model, dataset, split: str, run: RunInfo, limit: int, log) -> Eval
     inputs, labels = dataset.arrays(split, run.img_size)
     if len(inputs) == 0:
         raise ConfigError("the dataset has no validation or test images to verify the build with")
+    keep = None
     if len(inputs) > limit:
         keep = pick_golden(labels, limit, run.seed)
         inputs, labels = inputs[keep], labels[keep]
     log(f"reference PyTorch outputs on {len(inputs)} {split} images")
     outputs = reference_outputs(model, inputs)
     logits = outputs.pop(LOGITS)
-    return EvalSet(inputs=inputs, labels=labels, reference=logits, num_classes=len(run.class_names), extras=outputs)
+    parts = Parts.of_run(run)
+    task_labels = {name: column if keep is None else column[keep]
+                   for name, column in task_label_columns(dataset, [split], parts).items()}
+    return EvalSet(inputs=inputs, labels=labels, reference=logits, num_classes=len(run.class_names), extras=outputs,
+                   parts=parts, task_labels=task_labels)
 
 
 def _calibration(dataset, calib: Any, run: RunInfo, target: Target, precision: str,
@@ -224,8 +236,7 @@ def _verify(bundle_dir: Path, built: BuiltArtifact, spec, test_set: EvalSet,
     test = run_session_outputs(session, test_set.inputs)
     runner = {"backend": name, "proxy_for": built.artifact.backend if proxy else None,
               "device": session.info.device, "precision": session.info.precision}
-    comparison = compare_logits(test_set.reference, test[LOGITS], test_set.labels, test_set.num_classes)
-    return comparison, runner, test, run_session_outputs(session, val_set.inputs)
+    return test_set.compare(test), runner, test, run_session_outputs(session, val_set.inputs)
 
 
 def _require_outputs_supported(target: Target, onnx_path: Path) -> None:
@@ -237,9 +248,11 @@ def _require_outputs_supported(target: Target, onnx_path: Path) -> None:
 
 
 def _require_decidable(tol: Tolerance, class_names, *sets: EvalSet) -> None:
-    """Refuse, before building anything, a budget the evaluation data are too few to decide."""
+    """Refuse, before building anything, a budget the evaluation data (or a task's labels) are too few
+    to decide."""
     for which, eval_set in zip(("validation", "test"), sets, strict=True):
-        why = undecidable(eval_set.labels, eval_set.num_classes, tol, class_names)
+        why = undecidable(eval_set.labels, eval_set.num_classes, tol, class_names) or \
+            parts_undecidable(eval_set.parts, eval_set.task_labels, len(eval_set.labels), tol)
         if why:
             raise ConfigError(f"{which} split: {why}")
 

@@ -12,10 +12,11 @@ from tlc_runtime.backends import Session
 from tlc_runtime.errors import BackendUnavailableError
 from tlc_runtime.loader import choose_backend
 from tlc_runtime.loader import open_artifact as runtime_open_artifact
-from tlc_runtime.manifest import Artifact, InputSpec
+from tlc_runtime.manifest import LOGITS, Artifact, InputSpec
 
 from ..errors import BuildError
-from ..verify.compare import Comparison, compare_logits
+from ..verify.compare import Comparison
+from ..verify.parts import Parts, compare_outputs
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,13 @@ class EvalSet:
     reference: np.ndarray    # N×K PyTorch logits
     num_classes: int
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # PyTorch's other outputs by name
+    parts: Parts = Parts()   # the tasks and members judged beside the logits
+    task_labels: dict[str, np.ndarray] = field(default_factory=dict)  # extra task → N labels, -1 missing
+
+    def compare(self, outputs: dict[str, np.ndarray], bootstrap: int = 1000) -> Comparison:
+        """A candidate's outputs (by name) against the reference: the logits and every part."""
+        return compare_outputs({LOGITS: self.reference, **self.extras}, outputs, self.labels, self.num_classes,
+                               self.parts, self.task_labels, bootstrap)
 
 
 def backend_for(artifact: Artifact) -> tuple[str, bool]:
@@ -53,11 +61,13 @@ def run_session_outputs(session: Session, inputs: np.ndarray, batch_size: int = 
 
 
 def make_evaluator(bundle_dir: Path, spec: InputSpec, eval_set: EvalSet):
-    """evaluate(artifact) → Comparison on ``eval_set`` (used by builders for fallback decisions)."""
+    """evaluate(artifact) → Comparison on ``eval_set``, its tasks and members included (used by builders
+    for fallback decisions: a candidate is over budget when any part is)."""
 
     def evaluate(artifact: Artifact) -> Comparison:
         session = open_artifact(bundle_dir, artifact, spec)
-        logits = run_session(session, eval_set.inputs)
-        return compare_logits(eval_set.reference, logits, eval_set.labels, eval_set.num_classes)
+        if not eval_set.parts.tasks and not eval_set.parts.members:
+            return eval_set.compare({LOGITS: run_session(session, eval_set.inputs)})
+        return eval_set.compare(run_session_outputs(session, eval_set.inputs))
 
     return evaluate

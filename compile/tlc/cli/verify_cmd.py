@@ -109,7 +109,16 @@ def _print_trust(extra: dict) -> None:
         from ..verify.ood import ood_line
 
         console.print(ood_line(extra["ood"]))
-    if extra.get("tasks"):
-        from ..verify.tasks import task_lines
+    for name, task in extra.get("tasks", {}).items():
+        console.print(f"task {name} ({task['output']}): {_part_line(task)}")
+    for i, member in enumerate(extra.get("members", ())):
+        console.print(f"member {i + 1} ({member['run_id']}, {member['arch']}): {_part_line(member)}")
 
-        console.print(task_lines(extra["tasks"]))
+
+def _part_line(part: dict) -> str:
+    """A task's or member's agreement, balanced accuracy where labelled, and verdict."""
+    drop = part.get("balanced_accuracy_drop")
+    accuracy = "" if drop is None else (f", balanced accuracy {pct(part['balanced_accuracy_reference'])} → "
+                                        f"{pct(part['balanced_accuracy_candidate'])} on {part['labelled']} labelled")
+    return (f"agreement {pct(part['agreement'])}{accuracy}, max |Δprob| {part['max_abs_prob_delta']:.2e}: "
+            f"{'within budget' if part['passed'] else 'OVER BUDGET'}")

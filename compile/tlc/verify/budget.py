@@ -20,6 +20,10 @@ and is judged on the observed values; so is everything when ``confidence = 0``. 
 is a numerical limit, always judged on the observed maximum. The rule is written as
 ``value <= limit`` (not ``not value > limit``) so that NaN and Inf never pass.
 
+A multi-output model's parts (``Comparison.parts``: each extra task's output, each ensemble member's
+slice of ``member_logits``) are judged against the same budget, each on its own; their checks carry
+the part's ``scope``, so a verdict over budget names the task or member that broke it.
+
 A budget the data cannot decide is refused before anything is built (:func:`undecidable`): when even
 a candidate with no flipped prediction could not pass, the evaluation set is too small for the
 margin, and the message says how many images per class it would take. Every verdict carries its
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -61,13 +65,19 @@ class Check:
     rule: str          # ">=" or "<="
     observed: float
     method: str        # how ``value`` was computed, in words
+    scope: str = ""    # "" for the main output, else the part judged: "task view", "member 1 (...)"
+
+    @property
+    def case(self) -> str:
+        """A name unique within a verdict: the check's name, after its scope."""
+        return f"{self.scope}: {self.name}" if self.scope else self.name
 
     def describe(self) -> str:
         what = {"top1_agreement": "agreement", "balanced_accuracy_drop": "balanced-accuracy drop",
                 "max_abs_prob_delta": "max |Δprob|"}[self.name]
         shown = _fmt(self.name, self.value)
         observed = "" if self.method == "observed" else f" (observed {_fmt(self.name, self.observed)})"
-        return (f"{what} {self.method} {shown}{observed} {'≥' if self.rule == '>=' else '≤'} "
+        return (f"{self.scope + ': ' if self.scope else ''}{what} {self.method} {shown}{observed} {'≥' if self.rule == '>=' else '≤'} "
                 f"{_fmt(self.name, self.limit)}: {'pass' if self.passed else 'FAIL'}")
 
 
@@ -94,7 +104,14 @@ class Verdict:
 
 
 def judge(cmp: Comparison, tol: Tolerance, class_names: Sequence[str] | None = None) -> Verdict:
-    """Decide ``cmp`` against ``tol`` (see the module docstring for the rule)."""
+    """Decide ``cmp`` and each of its parts against ``tol`` (see the module docstring for the rule)."""
+    checks = _checks(cmp, tol)
+    for scope, part in cmp.parts.items():
+        checks.extend(replace(c, scope=scope) for c in _checks(part, tol))
+    return Verdict(tuple(checks), resolution(cmp, class_names), tol.confidence)
+
+
+def _checks(cmp: Comparison, tol: Tolerance) -> list[Check]:
     checks = [_agreement_check(cmp, tol)]
     if cmp.balanced_accuracy_drop is not None:
         checks.append(_drop_check(cmp, tol))
@@ -105,7 +122,7 @@ def judge(cmp: Comparison, tol: Tolerance, class_names: Sequence[str] | None = N
     elif tol.max_abs_prob_delta is not None:
         checks.append(Check("max_abs_prob_delta", delta, tol.max_abs_prob_delta,
                             at_most(delta, tol.max_abs_prob_delta), "<=", delta, "observed"))
-    return Verdict(tuple(checks), resolution(cmp, class_names), tol.confidence)
+    return checks
 
 
 def budget_violations(cmp: Comparison, tol: Tolerance) -> list[str]:

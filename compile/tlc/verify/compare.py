@@ -6,7 +6,7 @@ Knows nothing about backends: it takes logits (N×K) and labels and returns stat
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -34,7 +34,11 @@ def per_class_recall(labels: np.ndarray, preds: np.ndarray, num_classes: int) ->
 
 @dataclass(frozen=True)
 class Comparison:
-    """Candidate vs reference on the same inputs (and labels, when given)."""
+    """Candidate vs reference on the same inputs (and labels, when given).
+
+    ``parts``: the comparisons of a multi-output model's parts judged on their own beside its main
+    output, by scope ("task view", "member 1 (run id, arch)"); see ``tlc.verify.parts``.
+    """
 
     n: int
     agreement: float
@@ -53,6 +57,7 @@ class Comparison:
     class_counts: tuple[int, ...] | None = None      # images per class
     harmful_flips: tuple[int, ...] | None = None     # per class: reference right, candidate wrong
     helpful_flips: tuple[int, ...] | None = None     # per class: reference wrong, candidate right
+    parts: dict[str, Comparison] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

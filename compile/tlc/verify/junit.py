@@ -22,8 +22,9 @@ SUITE = "tlc-verify"
 
 
 def write_junit(result: VerifyResult, path: str | Path, seconds: float = 0.0) -> None:
-    """One test case per budget check; a failed check is a ``failure`` whose type is the check's name."""
-    cases = [(check.name, None if check.passed else ("failure", f"tlc.budget.{check.name}", check.describe()))
+    """One test case per budget check (a task's or member's checks named after it: "task view:
+    top1_agreement"); a failed check is a ``failure`` whose type is the check's name."""
+    cases = [(check.case, None if check.passed else ("failure", f"tlc.budget.{check.name}", check.describe()))
              for check in result.checks]
     _write(path, Path(result.bundle).name, cases, {**result.runner, "split": result.split, "data": result.data},
            seconds)

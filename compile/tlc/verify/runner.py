@@ -14,9 +14,9 @@ from tlc_runtime.manifest import LOGITS
 from ..errors import ConfigError
 from ..targets import Tolerance
 from .budget import Check, Verdict, judge, undecidable
-from .compare import Comparison, compare_logits
+from .compare import Comparison
 from .ood import ood_metrics
-from .tasks import task_agreement
+from .parts import Parts, compare_outputs, member_results, parts_undecidable, task_label_columns, task_results
 from .trust import trust_metrics
 from .uncertainty import uncertainty_metrics
 
@@ -75,19 +75,22 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
     images, labels, rois = _labelled(dataset, split, tuple(manifest.class_names))
     tolerance = _tolerance(dict(manifest.verification.get("budget", {})), max_drop, min_agreement,
                            max_prob_delta, confidence)
-    why = undecidable(labels, len(manifest.class_names), tolerance, manifest.class_names)
+    parts = Parts.of_run(run)
+    task_labels = task_label_columns(dataset, _splits(dataset, split), parts)
+    why = undecidable(labels, len(manifest.class_names), tolerance, manifest.class_names) or \
+        parts_undecidable(parts, task_labels, len(labels), tolerance)
     if why:
         raise ConfigError(f"{split} split: {why}")
     log(f"running the bundle ({clf.info.backend}, {clf.info.device}, {clf.info.precision}) "
         f"and PyTorch on {len(labels)} images")
     bundle_outputs = _bundle_outputs(clf, images, rois)
-    bundle_logits = bundle_outputs[LOGITS]
     ref_inputs = np.concatenate([dataset.arrays(s, run.img_size)[0] for s in _splits(dataset, split)])
     ref_outputs = reference_outputs(model, ref_inputs)
     ref_logits = ref_outputs[LOGITS]
     if manifest.calibration is not None:  # the bundle's graph divides by T: so does its reference
         ref_logits = ref_logits / np.float32(manifest.calibration.temperature)
-    comparison = compare_logits(ref_logits, bundle_logits, labels, len(manifest.class_names), bootstrap=bootstrap)
+    comparison = compare_outputs({**ref_outputs, LOGITS: ref_logits}, bundle_outputs, labels,
+                                 len(manifest.class_names), parts, task_labels, bootstrap)
     verdict = judge(comparison, tolerance, manifest.class_names)
     artifact = manifest.artifact()
     runner = {"backend": clf.info.backend, "device": clf.info.device, "precision": clf.info.precision,
@@ -95,22 +98,25 @@ def verify(bundle: str | Path, data: str | Path | Any, *, reference: str | Path 
               "proxy": clf.info.backend != artifact.backend}
     return VerifyResult(bundle=str(bundle), data=str(dataset.source), split=split, comparison=comparison,
                         verdict=verdict, runner=runner, class_names=tuple(manifest.class_names),
-                        extra=_extra(bundle_outputs, ref_outputs, labels, manifest))
+                        extra=_extra(bundle_outputs, labels, manifest, comparison, tolerance, parts))
 
 
-def _extra(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], labels: np.ndarray,
-           manifest) -> dict[str, Any]:
+def _extra(outputs: dict[str, np.ndarray], labels: np.ndarray, manifest, comparison: Comparison,
+           tolerance: Tolerance, parts: Parts) -> dict[str, Any]:
     """Calibration and prediction sets of the bundle's logits; its MC-dropout uncertainty, its OOD
-    gate's acceptance (these images are in-distribution) and a multi-task bundle's per-task agreement
-    when it has them."""
+    gate's acceptance (these images are in-distribution), a multi-task bundle's per-task results and
+    an ensemble's per-member results when it has them."""
     extra = trust_metrics(outputs[LOGITS], labels, manifest.calibration, manifest.conformal)
     if manifest.uncertainty is not None:
         extra["uncertainty"] = uncertainty_metrics(outputs, manifest.uncertainty, labels)
     if manifest.ood is not None:
         extra["ood"] = ood_metrics(outputs, manifest.ood)
-    per_task = task_agreement(manifest.tasks, reference, outputs)
+    per_task = task_results(comparison, manifest.tasks, tolerance)
     if per_task:
         extra["tasks"] = per_task
+    members = member_results(comparison, parts, tolerance)
+    if members:
+        extra["members"] = members
     return extra
 
 

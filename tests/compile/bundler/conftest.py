@@ -73,3 +73,17 @@ def ten_class_run(tmp_path_factory):
     config = TrainConfig(arch="resnet18", img_size=16, epochs=1, batch_size=16, limit_train=160, patience=None)
     train(root / "digits.npz", root / "run", config, progress=False)
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def ensemble_run(tiny_run_dir, tmp_path_factory):
+    """tiny_run_dir and a second member (another seed, same data file) combined into an ensemble run."""
+    from tlc.runs import read_run_info
+    from tlc.train import TrainConfig, train
+    from tlc.train.ensemble import combine_runs
+
+    root = tmp_path_factory.mktemp("ens")
+    config = TrainConfig.from_dict({**read_run_info(tiny_run_dir).config, "seed": 1})
+    train(tiny_run_dir.parent / "digits01.npz", root / "second", config, progress=False)
+    combine_runs([tiny_run_dir, root / "second"], root / "ensemble")
+    return root / "ensemble"

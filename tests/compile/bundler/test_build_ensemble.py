@@ -15,20 +15,6 @@ def _quiet(message: str) -> None:
     pass
 
 
-@pytest.fixture(scope="module")
-def ensemble_run(tiny_run_dir, tmp_path_factory):
-    """tiny_run_dir and a second member (another seed, same data file) combined into an ensemble run."""
-    from tlc.runs import read_run_info
-    from tlc.train import TrainConfig, train
-    from tlc.train.ensemble import combine_runs
-
-    root = tmp_path_factory.mktemp("ens")
-    config = TrainConfig.from_dict({**read_run_info(tiny_run_dir).config, "seed": 1})
-    train(tiny_run_dir.parent / "digits01.npz", root / "second", config, progress=False)
-    combine_runs([tiny_run_dir, root / "second"], root / "ensemble")
-    return root / "ensemble"
-
-
 def test_fp32_build_is_one_graph_equal_to_the_torch_ensemble(ensemble_run, tmp_path, capsys):
     import onnx
     import tlc_runtime

@@ -34,7 +34,9 @@ def test_train_build_predict_with_three_tasks(digits_tasks_csv, tmp_path, capsys
     assert set(result["tasks"]["view"]["probabilities"]) == {"mirrored", "plain"}
     capsys.readouterr()
     assert run(["verify", str(bundle), "--data", str(digits_tasks_csv)]) == 0
-    assert "per-task agreement: finding 100.00%, view 100.00%, exposure 100.00%" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(f"task {t} ({o}): agreement 100.00%" in out for t, o in
+               (("finding", "logits"), ("view", "task_view"), ("exposure", "task_exposure")))
 
 
 def test_tasks_on_an_npz_is_a_user_error(tmp_path, capsys):
