@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..runs import RunInfo
+from .ops import logsumexp
 
 ENSEMBLE_ARCH = "ensemble"
 MEMBER_LOGITS = "member_logits"
@@ -45,7 +46,7 @@ class EnsembleModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         member_logits = [m(x) for m in self.members]
         log_probs = torch.stack([torch.log_softmax(z, dim=1) for z in member_logits])  # M×N×K
-        logits = torch.logsumexp(log_probs, dim=0) - math.log(len(member_logits))
+        logits = logsumexp(log_probs, dim=0) - math.log(len(member_logits))
         if not self.extras:
             return logits
         return {"logits": logits, "disagreement": mutual_information(log_probs, logits),

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .deploy import DeployModel
+from .ops import logsumexp
 
 if TYPE_CHECKING:
     from ..runs import RunInfo
@@ -40,9 +41,7 @@ def dropout_masks(samples: int, shape: tuple[int, ...], rate: float, generator: 
 def uncertainty_outputs(sample_logits: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
     """The four outputs from K×N×C per-sample logits (K = ``samples``; log-space throughout: no log(0))."""
     log_probs = torch.log_softmax(sample_logits, dim=-1)
-    # log-mean-exp over the samples written out: OpenVINO's ONNX reader turns ReduceLogSumExp into a scalar
-    peak = log_probs.amax(dim=0)
-    mean_log = peak + torch.log(torch.exp(log_probs - peak).sum(dim=0)) - math.log(samples)
+    mean_log = logsumexp(log_probs, dim=0) - math.log(samples)
     total = -(mean_log.exp() * mean_log).sum(-1)
     aleatoric = -(log_probs.exp() * log_probs).sum(-1).mean(0)
     return {"logits": mean_log, "total": total, "aleatoric": aleatoric,

@@ -23,6 +23,7 @@ from .calibrated import TemperatureScaled
 from .deploy import DeployModel
 from .mc_dropout import McDropoutModel
 from .multitask import MultiTaskClassifier
+from .ops import logsumexp
 
 OUTPUTS = ("logits", "energy", "mahalanobis", "ood_score")
 
@@ -85,15 +86,10 @@ class OodScored(nn.Module):
         inner = {"logits": plain} if self.mc is None else self.mc.from_features(features)
         logits = inner.pop("logits") / (1.0 if self.mc is None else self.temperature)
         # energy of the plain logits: an MC model's logits are log mean probabilities, whose logsumexp is 0
-        energy = _neg_logsumexp(plain)
+        energy = -logsumexp(plain, dim=1)
         diff = features.unsqueeze(1) - self.means                     # N×K×D
         mahalanobis = ((diff @ self.precision) * diff).sum(dim=2).amin(dim=1)
         score = self.weights[0] * energy + self.weights[1] * mahalanobis
         return {"logits": logits, **inner, "energy": energy, "mahalanobis": mahalanobis, "ood_score": score}
 
 
-def _neg_logsumexp(logits: torch.Tensor) -> torch.Tensor:
-    """−logsumexp over dim 1, written out (max, Sub, Exp, ReduceSum, Log): torch.logsumexp's export
-    loses the batch axis in OpenVINO (the output came back 0-d)."""
-    top = logits.amax(dim=1)
-    return -(top + torch.log(torch.exp(logits - top.unsqueeze(1)).sum(dim=1)))

@@ -22,11 +22,6 @@ BUILDS = [("x86-cpu", "fp32"), ("x86-cpu", "int8"),
 # a one-epoch model on 60 test images decides nothing: observed values, INT8 margins a tiny model can keep
 BUDGET = {"fp32": ["--confidence", "0"], "int8": ["--confidence", "0", "--min-agreement", "0.8", "--max-drop", "0.2"]}
 TASKS = ("finding", "view", "exposure")
-# OpenVINO's ONNX frontend refuses the ensemble graph today ("OpenVINO cannot convert model.fp32.onnx:
-# ... unconverted_ops_report"): strict, so the test says so once that is fixed
-OV_ENSEMBLE = pytest.mark.xfail(reason="OpenVINO cannot convert the ensemble's ONNX graph yet", strict=True)
-ENSEMBLE_BUILDS = [BUILDS[0], BUILDS[1], pytest.param("intel-cpu", "fp32", marks=(pytest.mark.openvino, OV_ENSEMBLE)),
-                   pytest.param("intel-cpu", "int8", marks=(pytest.mark.openvino, OV_ENSEMBLE))]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +84,7 @@ def test_multitask_run_builds_and_verifies_every_task(tasks_run, build, digits_t
     assert all({"label", "confidence", "probabilities"} <= set(t) for t in result["tasks"].values())
 
 
-@pytest.mark.parametrize("target, precision", ENSEMBLE_BUILDS)
+@pytest.mark.parametrize("target, precision", BUILDS)
 def test_ensemble_run_builds_and_verifies_every_member(ensemble_run, build, tiny_run_dir, target, precision,
                                                        tmp_path, capsys):
     from tlc.runs import read_run_info
