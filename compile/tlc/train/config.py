@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,6 +56,9 @@ class TrainConfig:
     - task_attention: how each task's head reads the spatial feature map: "static" (a learned query
       per task), "dynamic" (a query generated from the pooled features) or "none" (pooled features);
       checked by ``tlc.models.multitask`` when the model is built (this module imports no torch).
+    - spectral_reg: weight LAMBDA of the spectral regulariser (``tlc.train.spectral``: LAMBDA × the mean
+      share of each image's feature-map energy in its top singular direction, added to the loss);
+      0 → off (training exactly as without it). Training-only: the exported graph is unchanged.
     """
 
     arch: str | None = None
@@ -87,6 +91,7 @@ class TrainConfig:
     mc_dropout_where: Literal["head", "head+stage"] = "head"
     tasks: tuple[str, ...] | None = None
     task_attention: str = "static"
+    spectral_reg: float = 0.0
 
     def __post_init__(self) -> None:
         if self.tasks is not None:
@@ -122,6 +127,8 @@ class TrainConfig:
                f"mc_dropout_where must be one of {', '.join(MC_DROPOUT_WHERE)}, got {self.mc_dropout_where!r}")
         _check(self.mc_dropout is not None or self.mc_dropout_where == "head",
                "mc_dropout_where needs mc_dropout (a rate, e.g. --mc-dropout 0.3)")
+        _check(math.isfinite(self.spectral_reg) and self.spectral_reg >= 0,
+               f"spectral_reg must be a finite weight >= 0, got {self.spectral_reg}")
         _check(bool(self.weights), "weights must be 'none', a weights name, a file or a run directory")
         try:
             dicom_policy(self.dicom_window, self.dicom_rescale)

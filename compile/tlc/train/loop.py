@@ -35,11 +35,13 @@ def train_epoch(model: DeployModel, images: torch.Tensor, labels: torch.Tensor, 
                 gen: torch.Generator, loss_weights: torch.Tensor | None, augment: AugmentConfig | None,
                 on_batch: Callable[[int], None] | None = None,
                 criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                dist: DistContext = LOCAL) -> float:
+                dist: DistContext = LOCAL, regularizer: Callable[[], torch.Tensor] | None = None) -> float:
     """One pass over ``images`` (raw NHWC) in a seeded random order; returns the mean loss.
 
     ``criterion(model output, labels)``: the loss; None → cross-entropy weighted by ``loss_weights``
-    (a multi-task model passes ``tlc.train.multitask.task_criterion``).
+    (a multi-task model passes ``tlc.train.multitask.task_criterion``). ``regularizer()``: a term added
+    to the loss after each forward pass (``tlc.train.spectral.SpectralRegularizer``); the returned mean
+    loss is the criterion's alone.
 
     The model must already be in train mode with its freeze state applied. Preprocessing is the
     DeployModel's own module, split around the augmentation. With several ranks (``dist``) every rank
@@ -64,8 +66,9 @@ def train_epoch(model: DeployModel, images: torch.Tensor, labels: torch.Tensor, 
         else:
             weight = len(idx) if loss_weights is None else loss_weights[y].sum()  # the global batch's total weight
             loss = F.cross_entropy(classifier(x), y[mine], weight=loss_weights, reduction="sum") / weight
+        objective = loss if regularizer is None else loss + regularizer()
         optimizer.zero_grad(set_to_none=True)
-        (loss * dist.world_size).backward()  # DDP averages over ranks
+        (objective * dist.world_size).backward()  # DDP averages over ranks
         optimizer.step()
         scheduler.step()
         total += float(loss.detach()) * len(idx)

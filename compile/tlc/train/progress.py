@@ -70,6 +70,7 @@ class Reporter:
         self.log(f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
                  f"val loss {_fmt(record['val_loss'])}  val bal-acc {_fmt(record['val_balanced_accuracy'])}  "
                  f"val AUC {_fmt(record['val_auc'])}  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
+                 + (f"  spectral {record['spectral_penalty']:.4f}" if "spectral_penalty" in record else "")
                  + ("  *best*" if best else ""))
 
 

@@ -36,6 +36,7 @@ from .rundir import (
     new_run_id,
 )
 from .schedule import apply_freeze, make_optimizer, make_scheduler, trainable_stages
+from .spectral import SpectralRegularizer
 
 DEFAULT_ARCH = "resnet18"
 
@@ -133,11 +134,13 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
     mc = config.mc_dropout_spec
     reporter.log(f"training {arch} on {sizes['train']} images ({len(class_names)} classes), "
                  f"validating on {sizes['val']}, weights: {source.describe()}"
-                 + (f", {mc.describe()}" if mc else ""))
+                 + (f", {mc.describe()}" if mc else "")
+                 + (f", spectral regularisation {config.spectral_reg:g}" if config.spectral_reg else ""))
     parent_mc = source.run.mc_dropout if source.run else None
     if parent_mc and parent_mc != mc:
         reporter.log(f"note: the parent run trained with {parent_mc.describe()}; this run uses "
                      f"{mc.describe() if mc else 'none'} (pass --mc-dropout to choose)")
+    spectral = SpectralRegularizer(classifier, config.spectral_reg, config.img_size) if config.spectral_reg else None
     for epoch in range(state.epochs_done, config.epochs):
         started = time.perf_counter()
         model.train()
@@ -148,13 +151,16 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
                                      scheduler=scheduler, gen=torch.Generator().manual_seed(config.seed + epoch),
                                      loss_weights=None if dataset.tasks else loss_weights, augment=augment,
                                      on_batch=advance,
-                                     criterion=task_criterion(loss_weights) if dataset.tasks else None, dist=dist)
+                                     criterion=task_criterion(loss_weights) if dataset.tasks else None, dist=dist,
+                                     regularizer=spectral)
         recalibrate_batchnorm(model, train_x, dist=dist)
         val = _evaluate(model, tensors["val"], loss_weights, dataset, dist)
         record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
                   "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
                   "val_macro_f1": val["macro_f1"], "val_auc": val["auc"], "trainable_stages": n_stages,
                   "lr": optimizer.param_groups[-1]["lr"], "seconds": round(time.perf_counter() - started, 3)}
+        if spectral is not None:
+            record["spectral_penalty"] = dist.sum(spectral.epoch_mean()) / dist.world_size
         if "tasks" in val:
             record["val_task_balanced_accuracy"] = {k: m.get("balanced_accuracy") for k, m in val["tasks"].items()}
         state.history.append(record)
@@ -174,6 +180,8 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
         if dist.broadcast(config.patience is not None and state.stale_epochs() >= config.patience):
             reporter.log(f"early stop: no better validation balanced accuracy for {config.patience} epochs")
             break
+    if spectral is not None:
+        spectral.close()  # training-only: the model leaves without the hook
 
     if dist.is_main:
         load_state_into(model.classifier, out_dir / BEST_CHECKPOINT)
@@ -243,6 +251,8 @@ def _create_classifier(dataset: Dataset, arch: str, config: TrainConfig) -> Clas
                             mc_dropout=config.mc_dropout_spec)
     if config.channel_adapter != "replicate" or config.mc_dropout_spec is not None:
         raise ConfigError("multi-task training takes neither --channel-adapter learned nor --mc-dropout yet")
+    if config.spectral_reg:
+        raise ConfigError("multi-task training takes no --spectral-reg yet")
     from ..models.multitask import create_multitask_model
 
     return create_multitask_model(arch, [(t.name, len(t.class_names)) for t in dataset.tasks], config.task_attention)
