@@ -91,8 +91,9 @@ SMALL_CNN_WIDTHS = (32, 64, 128, 256)
 
 def _small_cnn() -> tuple[nn.Module, int]:
     """A few conv blocks trained from scratch (the "is a small custom CNN enough?" baseline): four
-    blocks of two 3×3 conv-BN-ReLU and a 2×2 max-pool (the last block pools globally instead),
-    about 1.2 M parameters, ``features`` laid out like the torchvision models so stages split alike."""
+    blocks of two 3×3 conv-BN-ReLU, the first three followed by a 2×2 max-pool, then a global average
+    pool; about 1.2 M parameters, ``features`` laid out like the torchvision models so stages split
+    alike and end on the spatial map (multi-task attention and ``--spectral-reg`` read it)."""
     blocks: list[nn.Module] = []
     previous = 3
     for i, width in enumerate(SMALL_CNN_WIDTHS):
@@ -100,9 +101,10 @@ def _small_cnn() -> tuple[nn.Module, int]:
         blocks.append(nn.Sequential(
             nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(1) if last else nn.MaxPool2d(2)))
+            *([] if last else [nn.MaxPool2d(2)])))
         previous = width
-    return nn.Sequential(OrderedDict(features=nn.Sequential(*blocks), flatten=nn.Flatten())), previous
+    return nn.Sequential(OrderedDict(features=nn.Sequential(*blocks), avgpool=nn.AdaptiveAvgPool2d(1),
+                                     flatten=nn.Flatten())), previous
 
 
 register_model("small_cnn", stages=lambda backbone: list(backbone.features.children()), head_prefix="classifier",

@@ -22,6 +22,7 @@ def test_the_spatial_map_pools_to_the_backbone_features(arch):
     with torch.no_grad():
         spatial = model.forward_spatial(x)
         assert spatial.ndim == 4 and spatial.shape[1] == model.num_features
+        assert spatial.shape[2] * spatial.shape[3] > 1, "the map is taken before the global pooling"
         torch.testing.assert_close(spatial.mean(dim=(2, 3)), model.forward_features(x), rtol=1e-4, atol=1e-5)
 
 
