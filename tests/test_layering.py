@@ -13,7 +13,7 @@ TLC = Path(__file__).resolve().parents[1] / "compile" / "tlc"
 # Higher numbers may import lower ones (and their own layer), never higher ones.
 LAYERS = {
     "cli": 4, "demo": 4,
-    "bundler": 3, "report": 3, "quantize": 3, "tensorrt": 3, "bench": 3, "select": 3,
+    "bundler": 3, "report": 3, "quantize": 3, "tensorrt": 3, "bench": 3, "select": 3, "compare": 3,
     "train": 2, "verify": 2,
     "models": 1, "data": 1, "export": 1,
     "runs": 1, "targets": 0, "errors": 0, "outdir": 0, "said": 0, "launch": 0,

@@ -93,6 +93,8 @@ class RunInfo:
     mc_dropout: McDropout | None = field(default=None, metadata={"omit_default": True})
     tasks: tuple[TaskSpec, ...] | None = field(default=None, metadata={"omit_default": True})  # multi-task runs
     members: tuple[MemberInfo, ...] = ()  # an ensemble run (arch "ensemble"): its members, see tlc.models.ensemble
+    # a run started from another run (--weights RUN): tlc.train.source_distance.SourceDistance as a dict
+    source_distance: dict[str, Any] | None = field(default=None, metadata={"omit_default": True})
 
     @property
     def is_ensemble(self) -> bool:

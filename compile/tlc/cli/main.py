@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "verify": "tlc.cli.verify_cmd:verify",
     "predict": "tlc.cli.predict_cmd:predict",
     "select": "tlc.cli.select_cmd:select",
+    "compare": "tlc.cli.compare_cmd:compare",
     "inspect": "tlc.cli.inspect_cmd:inspect",
     "bench": "tlc.cli.bench_cmd:bench",
     "targets": "tlc.cli.targets_cmd:targets",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from .rundir import (
     new_run_id,
 )
 from .schedule import apply_freeze, make_optimizer, make_scheduler, trainable_stages
+from .source_distance import SourceDistance, source_distance
 from .spectral import SpectralRegularizer
 
 DEFAULT_ARCH = "resnet18"
@@ -76,13 +77,28 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     reporter = Reporter(progress)
+    distance = _source_distance(source, dataset, config, reporter)
     try:
         with RunDirectory(out_dir, config.resume, overwrite) as work_dir:
             info = _run(dataset, work_dir, config, arch, source, device, reporter)
+            if distance is not None:
+                info = replace(info, source_distance=distance.to_dict())
+                write_run_info(work_dir, info)
     finally:
         torch.set_num_threads(threads)
     log_result(reporter, info, out_dir)
     return info
+
+
+def _source_distance(source: WeightsSource, dataset: Dataset, config: TrainConfig,
+                     reporter: Reporter) -> SourceDistance | None:
+    """A run as --weights (not on --resume): how far this data is from its training data, logged."""
+    if source.kind != "run" or config.resume or dataset.tasks:
+        return None
+    distance = source_distance(source.spec, dataset, seed=config.seed)
+    if distance is not None:
+        reporter.log(distance.describe())
+    return distance
 
 
 def log_result(reporter: Reporter, info: RunInfo, out_dir: Path) -> None:

@@ -1,0 +1,134 @@
+"""How far a target dataset is from a source run's training data, in the source model's feature space.
+
+The source run's best checkpoint embeds a sample of its own training images and of the target's training
+images (pooled penultimate features, ``Classifier.forward_features``; both at the source run's image size,
+each through its own preprocessing as fine-tuning would feed it: the target's value range with the source
+run's mean/std). A Gaussian is fitted to each set and the Fréchet distance between them is
+
+    FD² = ‖μ_s − μ_t‖² + Tr(Σ_s + Σ_t − 2 (Σ_s^½ Σ_t Σ_s^½)^½)
+
+(the FID formula; the matrix square roots come from symmetric eigen-decompositions, negative eigenvalues
+of rank-deficient sample covariances clipped to 0). The reported ``distance`` is FD² / Tr(Σ_s): the
+source's own feature spread as the unit, so values compare across architectures (whose features have
+different scales and widths). 0 means the same feature distribution (two samples of one distribution
+give a small positive value); a smaller distance is a closer source.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import Dataset, DataWarning, load_dataset
+from ..errors import TlcError
+from ..models.checkpoint import load_run_model
+from ..models.deploy import DeployModel
+from ..runs import RunInfo
+from .rundir import make_preprocessing
+
+MAX_IMAGES = 300  # per side: the covariance of a few hundred features is stable enough to rank sources
+BATCH = 128
+
+
+@dataclass(frozen=True)
+class SourceDistance:
+    """``distance`` = ``frechet`` / ``source_trace`` (see the module docstring), over ``n_source`` and
+    ``n_target`` training images of the source run ``source``."""
+
+    distance: float
+    frechet: float
+    source_trace: float
+    n_source: int
+    n_target: int
+    source: str
+
+    def describe(self) -> str:
+        return (f"source distance {self.distance:.3f} (Fréchet distance of {self.n_target} target vs "
+                f"{self.n_source} source training images in {self.source}'s feature space, ÷ source spread)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gaussian_frechet(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """FD² between N(mu_a, cov_a) and N(mu_b, cov_b) (module docstring), ≥ 0."""
+    vals, vecs = np.linalg.eigh(cov_a)
+    root_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = root_a @ cov_b @ root_a
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+    return max(value, 0.0)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FD² between Gaussians fitted (mean, sample covariance) to the rows of ``a`` and of ``b`` (N×F)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"need two N×F feature sets with N ≥ 2 and the same F, got {a.shape} and {b.shape}")
+    return gaussian_frechet(a.mean(0), np.cov(a, rowvar=False).reshape(a.shape[1], -1),
+                            b.mean(0), np.cov(b, rowvar=False).reshape(b.shape[1], -1))
+
+
+def normalised_frechet(source: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
+    """(FD² / Tr(Σ_source), FD², Tr(Σ_source)) of two feature sets."""
+    fd = frechet_distance(source, target)
+    trace = float(np.trace(np.cov(np.asarray(source, np.float64), rowvar=False).reshape(source.shape[1], -1)))
+    if trace <= 0:
+        raise ValueError("the source features do not vary (every image gives the same vector)")
+    return fd / trace, fd, trace
+
+
+def pooled_features(model: DeployModel, images: np.ndarray) -> np.ndarray:
+    """N×F pooled features of raw NHWC pixels (eval mode, no gradients)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), BATCH):
+            x = torch.from_numpy(np.ascontiguousarray(images[start:start + BATCH]))
+            out.append(model.classifier.forward_features(model.preprocess(x)).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if len(images) <= n:
+        return images
+    return images[np.sort(np.random.default_rng(seed).permutation(len(images))[:n])]
+
+
+def source_train_images(run: RunInfo) -> np.ndarray | None:
+    """The source run's training split at its image size, reloaded as run.json records it; None (with a
+    DataWarning saying why) when it cannot be read from here."""
+    source = run.data.source
+    if run.data.kind in ("digits", "arrays") or not Path(source).exists():
+        warnings.warn(f"no source distance: the source run's training data ({source}) cannot be read from here",
+                      DataWarning, stacklevel=3)
+        return None
+    try:
+        return load_dataset(source, seed=run.seed, **run.data_options()).arrays("train", run.img_size)[0]
+    except TlcError as exc:
+        warnings.warn(f"no source distance: the source run's training data cannot be loaded ({exc})",
+                      DataWarning, stacklevel=3)
+        return None
+
+
+def source_distance(run_dir: str | Path, target: Dataset, max_images: int = MAX_IMAGES,
+                    seed: int = 0) -> SourceDistance | None:
+    """The distance of ``target``'s training images from the training data of the run at ``run_dir``
+    (module docstring), on at most ``max_images`` images per side; None when the source data is gone."""
+    classifier, run = load_run_model(run_dir)
+    source_images = source_train_images(run)
+    if source_images is None:
+        return None
+    target_images = target.arrays("train", run.img_size)[0]
+    source_model = DeployModel(classifier, run.preprocessing, run.input_channels)
+    target_model = DeployModel(classifier, make_preprocessing(target, run), 1 if target.channels == 1 else 3)
+    source_feats = pooled_features(source_model, _sample(source_images, max_images, seed))
+    target_feats = pooled_features(target_model, _sample(target_images, max_images, seed + 1))
+    distance, fd, trace = normalised_frechet(source_feats, target_feats)
+    return SourceDistance(distance=distance, frechet=fd, source_trace=trace, n_source=len(source_feats),
+                          n_target=len(target_feats), source=str(run_dir))
