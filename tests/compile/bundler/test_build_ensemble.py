@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -46,15 +44,3 @@ def test_fp32_build_is_one_graph_equal_to_the_torch_ensemble(ensemble_run, tmp_p
     assert run(["inspect", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "ensemble of 2 members" in out and "resnet18" in out
-
-
-def test_int8_build_quantizes_and_verifies(ensemble_run, tmp_path, small_eval_budget):
-    from tlc.bundler.builder import build_bundle
-    from tlc.targets import load_target
-
-    target = load_target("x86-cpu")
-    tolerance = small_eval_budget(target.tolerance("int8"))
-    tolerance = dataclasses.replace(tolerance, min_agreement=min(tolerance.min_agreement, 0.9),
-                                    max_balanced_accuracy_drop=max(tolerance.max_balanced_accuracy_drop, 0.1))
-    result = build_bundle(ensemble_run, target, tmp_path / "b8", precision="int8", tolerance=tolerance, log=_quiet)
-    assert result.manifest.target.precision == "int8" and result.manifest.arch == "ensemble"
