@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"))
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--img-size", type=int, default=28)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--attention", default="static", help="comma list of static, dynamic, none")
     p.add_argument("--missing", type=float, default=0.3, help="fraction of exposure labels left blank")
     p.add_argument("--iterations", type=int, default=200)
