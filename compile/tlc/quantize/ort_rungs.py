@@ -180,9 +180,22 @@ def qat_model(ctx: BuildContext, calibration: np.ndarray, symmetric_activations:
 
     if ctx.model is None or ctx.train_split is None:
         raise RungSkipped("no PyTorch model or training split in this build")
+    if _output_count(ctx.model, calibration) > 1:
+        raise RungSkipped("QAT distils the logits alone: a graph with several outputs (tasks, ensemble members, "
+                          "uncertainty or OOD scores) stops at the rungs before it")
     settings = QatSettings.from_options(ctx.options, ctx.run.seed)
     images, labels = ctx.train_split()
     sample = select_calibration(images, labels, n=settings.images, seed=ctx.run.seed, min_samples=1)
     result = fine_tune(ctx.model, sample, calibration, symmetric_activations, settings, log=ctx.log)
     export = export_onnx(result.model, ctx.input_spec, onnx_path, calibration[:16])
     return onnx_path, {**result.to_dict(), "export_max_abs_logit_delta": export.max_abs_logit_delta}
+
+
+def _output_count(model, calibration: np.ndarray) -> int:
+    """How many named outputs ``model`` returns (one forward pass on one calibration image)."""
+    import torch
+
+    from ..models.outputs import as_outputs
+
+    with torch.no_grad():
+        return len(as_outputs(model(torch.from_numpy(calibration[:1]))))

@@ -147,3 +147,23 @@ def test_a_task_head_that_differs_from_pytorch_fails_verify_naming_the_task(task
     failed = [case.get("name") for case in ET.parse(tmp_path / "v.xml").getroot().iter("testcase")
               if case.find("failure") is not None]
     assert failed and all(name.startswith("task view: ") for name in failed)
+
+
+def test_qat_rung_is_skipped_for_a_multi_output_graph(tasks_run, tmp_path):
+    """QAT distils the logits alone: on a multi-task graph the rung is skipped and said, where it used to
+    end the build with torch.fx's error."""
+    import dataclasses
+
+    from tlc.bundler.builder import build_bundle
+    from tlc.errors import TlcError
+    from tlc.targets import load_target
+
+    target = load_target("x86-cpu")
+    budget = dataclasses.replace(target.tolerance("int8"), confidence=0.0, min_agreement=0.8,
+                                 max_balanced_accuracy_drop=0.2)
+    lines = []
+    with pytest.raises(TlcError) as refused:
+        build_bundle(tasks_run, target, tmp_path / "b", precision="int8", options={"int8_rungs": ["qat"]},
+                     tolerance=budget, log=lines.append)
+    assert "QAT distils the logits alone" in " ".join(lines) + str(refused.value)
+    assert "torch.fx" not in str(refused.value) and not (tmp_path / "b").exists()
