@@ -66,7 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--missing", type=float, default=0.3, help="fraction of exposure labels left blank")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--tiny", action="store_true", help="smoke run: a few images per split, 1 epoch")
+    p.add_argument("--extra-builds", default=",".join(f"{t}:{q}" for t, q in EXTRA_BUILDS),
+                   help="TARGET:PRECISION list the multi-task run is also built for (empty: none)")
     args = p.parse_args(argv)
+    args.extra_builds = [tuple(item.split(":")) for item in args.extra_builds.split(",") if item]
     if args.tiny:
         args.epochs, args.iterations = 1, 5
     return args
@@ -293,12 +296,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def extra_targets(run_dir: Path, csv: Path, bundles: Path, fp32: Path) -> list[dict[str, Any]]:
-    """The multi-task run on x86-cpu FP32 (built already) and ``EXTRA_BUILDS``: built or refused, and
+def extra_targets(run_dir: Path, csv: Path, bundles: Path, fp32: Path,
+                  extra: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The multi-task run on x86-cpu FP32 (built already) and ``extra`` builds: built or refused, and
     ``tlc verify``'s verdict and per-task agreement for each bundle built."""
     rows = [{"target": "x86-cpu", "precision": "fp32", "built": True, "bundle": str(fp32),
              "artifact_precision": "fp32"}]
-    for target, precision in EXTRA_BUILDS:
+    for target, precision in extra:
         say(f"multi-task build {target} {precision}")
         rows.append(build(run_dir, target, precision, bundles / f"multitask-{target}-{precision}"))
     for row in rows:
@@ -334,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "quality": quality(labels, preds),
               "latency": say("latency") or latency(first, [bundles / t for t in TASKS], x, args.iterations),
               "sizes": {first.name: sizes(first), **{t: sizes(bundles / t) for t in TASKS}},
-              "targets": extra_targets(out / "runs" / first.name, csv, bundles, first)}
+              "targets": extra_targets(out / "runs" / first.name, csv, bundles, first, args.extra_builds)}
     (results / "multitask.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     plot(result, results / "multitask.png")
     report(result)
