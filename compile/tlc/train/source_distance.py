@@ -12,6 +12,18 @@ of rank-deficient sample covariances clipped to 0). The reported ``distance`` is
 source's own feature spread as the unit, so values compare across architectures (whose features have
 different scales and widths). 0 means the same feature distribution (two samples of one distribution
 give a small positive value); a smaller distance is a closer source.
+
+A second measure is recorded beside it: the proxy A-distance (``proxy_a_distance``; Ben-David et al.,
+"Analysis of representations for domain adaptation", 2007, and "A theory of learning from different
+domains", 2010): 2 (1 − 2 err) of a linear classifier separating source from target features, 0 (cannot
+be told apart) to 2 (separate perfectly). Unlike the Fréchet distance it assumes no Gaussian shape and
+does not depend on the source's feature scale, but it saturates at 2 for any clearly different domain.
+
+Neither measure is a transferability guarantee. On PneumoniaMNIST with 200 labels and five ResNet-18
+sources (benchmarks/README.md, "Source distance"), neither ranked the sources by their fine-tuned test
+AUC: the closest source transferred worst. Both measure how the *data* differ under the source model,
+not how useful its features are for the target's labels; the Fréchet distance stays the one printed
+first because it is the longer-established measure and neither did better on the evidence we have.
 """
 
 from __future__ import annotations
@@ -38,7 +50,8 @@ BATCH = 128
 @dataclass(frozen=True)
 class SourceDistance:
     """``distance`` = ``frechet`` / ``source_trace`` (see the module docstring), over ``n_source`` and
-    ``n_target`` training images of the source run ``source``."""
+    ``n_target`` training images of the source run ``source``; ``pad`` the proxy A-distance of the same
+    features (None in run.json files written before it existed)."""
 
     distance: float
     frechet: float
@@ -46,10 +59,13 @@ class SourceDistance:
     n_source: int
     n_target: int
     source: str
+    pad: float | None = None
 
     def describe(self) -> str:
+        pad = "" if self.pad is None else f"; proxy A-distance {self.pad:.2f} of 2"
         return (f"source distance {self.distance:.3f} (Fréchet distance of {self.n_target} target vs "
-                f"{self.n_source} source training images in {self.source}'s feature space, ÷ source spread)")
+                f"{self.n_source} source training images in {self.source}'s feature space, ÷ source spread)"
+                + pad)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +97,29 @@ def normalised_frechet(source: np.ndarray, target: np.ndarray) -> tuple[float, f
     if trace <= 0:
         raise ValueError("the source features do not vary (every image gives the same vector)")
     return fd / trace, fd, trace
+
+
+def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
+    """Proxy A-distance (Ben-David et al. 2007/2010) of two feature sets: 2 (1 − 2 err), where err is the
+    held-out error of a linear classifier (L2 logistic regression on standardised features, trained on a
+    random half of each set, tested on the other half) told to separate source from target. Clipped to
+    [0, 2]: 0 when the sets cannot be told apart (err 0.5), 2 when they separate perfectly."""
+    from sklearn.linear_model import LogisticRegression
+
+    a, b = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 4:
+        raise ValueError(f"need two N×F feature sets with N ≥ 4 and the same F, got {a.shape} and {b.shape}")
+    n = min(len(a), len(b))  # balanced classes, so chance error is 0.5
+    rng = np.random.default_rng(seed)
+    a, b = a[rng.permutation(len(a))[:n]], b[rng.permutation(len(b))[:n]]
+    x, y = np.concatenate([a, b]), np.repeat([0, 1], n)
+    fit = np.zeros(2 * n, bool)
+    fit[:n // 2] = fit[n:n + n // 2] = True
+    mean, std = x[fit].mean(0), x[fit].std(0) + 1e-12
+    x = (x - mean) / std
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(x[fit], y[fit])
+    err = float(np.mean(clf.predict(x[~fit]) != y[~fit]))
+    return float(np.clip(2 * (1 - 2 * err), 0.0, 2.0))
 
 
 def pooled_features(model: DeployModel, images: np.ndarray) -> np.ndarray:
@@ -131,4 +170,5 @@ def source_distance(run_dir: str | Path, target: Dataset, max_images: int = MAX_
     target_feats = pooled_features(target_model, _sample(target_images, max_images, seed + 1))
     distance, fd, trace = normalised_frechet(source_feats, target_feats)
     return SourceDistance(distance=distance, frechet=fd, source_trace=trace, n_source=len(source_feats),
-                          n_target=len(target_feats), source=str(run_dir))
+                          n_target=len(target_feats), source=str(run_dir),
+                          pad=proxy_a_distance(source_feats, target_feats, seed))

@@ -6,7 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from tlc.train.source_distance import frechet_distance, gaussian_frechet, normalised_frechet, source_distance
+from tlc.train.source_distance import (
+    frechet_distance,
+    gaussian_frechet,
+    normalised_frechet,
+    proxy_a_distance,
+    source_distance,
+)
 
 
 def _features(seed: int, n: int = 200, f: int = 6) -> np.ndarray:
@@ -45,6 +51,24 @@ def test_normalising_by_the_source_spread_removes_the_feature_scale():
     assert normalised_frechet(10 * a, 10 * b)[0] == pytest.approx(normalised_frechet(a, b)[0], rel=1e-9)
 
 
+def test_the_proxy_a_distance_is_near_zero_for_two_samples_of_one_distribution():
+    # a linear classifier cannot tell two samples of one Gaussian apart: held-out error ≈ 0.5
+    assert proxy_a_distance(_features(0, n=400), _features(0, n=800)[400:]) < 0.4
+
+
+def test_the_proxy_a_distance_grows_with_the_shift_and_saturates_at_two():
+    a, b = _features(0, n=400), _features(0, n=800)[400:]
+    scale = np.sqrt(np.trace(np.cov(a, rowvar=False)))
+    shifted = [proxy_a_distance(a, b + step * scale) for step in (0.0, 0.3, 1.0, 10.0)]
+    assert shifted == sorted(shifted) and shifted[-1] == pytest.approx(2.0)
+    assert shifted[1] > shifted[0]
+
+
+def test_the_proxy_a_distance_does_not_depend_on_the_feature_scale():
+    a, b = _features(0), _features(1) + 0.3
+    assert proxy_a_distance(100 * a, 100 * b) == pytest.approx(proxy_a_distance(a, b), abs=0.05)
+
+
 @pytest.fixture(scope="module")
 def digits_source(tmp_path_factory, cluttered_digits):
     """A one-epoch run on cluttered digits 0/1 saved as an npz (so its data path is on record)."""
@@ -74,6 +98,7 @@ def test_a_noisier_target_is_farther_from_the_source(digits_source, tmp_path):
     same = source_distance(run_dir, load_dataset(npz))
     noisy = source_distance(run_dir, load_dataset(_noisy_copy(npz, tmp_path / "noisy.npz", 120)))
     assert 0 <= same.distance < noisy.distance
+    assert 0 <= same.pad < noisy.pad <= 2
     assert same.n_source == same.n_target == 80
 
 
@@ -99,4 +124,5 @@ def test_train_from_a_run_prints_and_records_the_distance(digits_source, tmp_pat
     assert "source distance" in err
     recorded = json.loads((out / "run.json").read_text())["source_distance"]
     assert recorded["distance"] >= 0 and recorded["source"] == str(run_dir)
+    assert 0 <= recorded["pad"] <= 2 and f"proxy A-distance {recorded['pad']:.2f}" in err
     assert f"source distance {recorded['distance']:.3f}" in err
