@@ -15,7 +15,7 @@ from tlc.cli.main import run
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-TINY = ["--arch", "resnet18", "--img-size", "16", "--epochs", "1", "--batch-size", "16", "--no-augment"]
+TINY = ["--arch", "small_cnn", "--img-size", "16", "--epochs", "1", "--batch-size", "16", "--no-augment"]
 # CI time: each run builds where its own risk is. Multi-task: every output through ONNX Runtime (FP32,
 # INT8) and NNCF (INT8). Ensemble: member verification on ONNX Runtime INT8; its FP32 graph is compared
 # with PyTorch in test_build_ensemble.py, and the op OpenVINO's reader refused is tested in
