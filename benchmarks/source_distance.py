@@ -97,9 +97,9 @@ def measures(run: Path, target: Path, seed: int = 0) -> dict:
     from tlc.train.rundir import make_preprocessing
     from tlc.train.source_distance import (
         MAX_IMAGES,
+        _features,
         _sample,
         normalised_frechet,
-        pooled_features,
         proxy_a_distance,
         source_distance,
     )
@@ -109,7 +109,7 @@ def measures(run: Path, target: Path, seed: int = 0) -> dict:
     classifier, info = load_run_model(run)
     model_s = DeployModel(classifier, info.preprocessing, info.input_channels)
     model_t = DeployModel(classifier, make_preprocessing(dataset, info), 1)
-    feats_t = pooled_features(model_t, _sample(dataset.arrays("train", info.img_size)[0], MAX_IMAGES, seed + 1))
+    feats_t = _features(model_t, _sample(dataset.arrays("train", info.img_size)[0], MAX_IMAGES, seed + 1))
     half = len(feats_t) // 2
     out = {**distance.to_dict(),
            "target_trace": float(np.trace(np.cov(feats_t, rowvar=False))),
@@ -121,7 +121,7 @@ def measures(run: Path, target: Path, seed: int = 0) -> dict:
         images, labels = load_dataset(info.data.source, seed=info.seed, **info.data_options()).arrays(
             "train", info.img_size)
         upright = images[labels == 0]
-        feats_up = pooled_features(model_s, upright[:MAX_IMAGES])
+        feats_up = _features(model_s, upright[:MAX_IMAGES])
         out["upright_only_distance"] = normalised_frechet(feats_up, feats_t)[0]
         out["upright_only_pad"] = proxy_a_distance(feats_up, feats_t, seed)
     return out
@@ -134,12 +134,12 @@ def probe_auc(model, dataset, img_size: int) -> float:
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from tlc.train.source_distance import pooled_features
+    from tlc.train.source_distance import _features
 
     (x, y), (vx, vy) = dataset.arrays("train", img_size), dataset.arrays("val", img_size)
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced"))
-    clf.fit(pooled_features(model, x), y)
-    return float(roc_auc_score(vy, clf.predict_proba(pooled_features(model, vx))[:, 1]))
+    clf.fit(_features(model, x), y)
+    return float(roc_auc_score(vy, clf.predict_proba(_features(model, vx))[:, 1]))
 
 
 def plot(rows: list[dict], keys: list[str], path: Path) -> None:

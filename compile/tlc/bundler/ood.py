@@ -139,20 +139,6 @@ def ood_threshold(scores: np.ndarray, acceptance: float) -> float:
     return float(np.sort(np.asarray(scores, np.float64))[k - 1])
 
 
-def features_of(model, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Pooled features (N×D, float64) of raw graph-dtype inputs, PyTorch."""
-    import torch
-
-    from ..models.ood import pooled_features
-
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, len(inputs), batch_size):
-            chunk = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))
-            outs.append(pooled_features(model, chunk).double().numpy())
-    return np.concatenate(outs)
-
-
 def scored_model(model, train_inputs: np.ndarray, train_labels: np.ndarray, val_inputs: np.ndarray,
                  num_classes: int, options: OodOptions, log):
     """(the model with OOD outputs, its Gaussian fit): fitted on (at most MAX_FIT_IMAGES) training
@@ -164,6 +150,8 @@ def scored_model(model, train_inputs: np.ndarray, train_labels: np.ndarray, val_
     if len(train_inputs) > MAX_FIT_IMAGES:
         keep = np.random.default_rng(0).choice(len(train_inputs), MAX_FIT_IMAGES, replace=False)
         train_inputs, train_labels = train_inputs[np.sort(keep)], train_labels[np.sort(keep)]
+    from ..models.ood import features_of
+
     fit = fit_gaussian(features_of(model, train_inputs), train_labels, num_classes)
     probe = OodScored(model, fit.means, fit.precision, weights=(1.0, 1.0)).eval()
     with torch.inference_mode():

@@ -61,6 +61,17 @@ def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return deploy.classifier.forward_features(deploy.preprocess(x))
 
 
+def features_of(model: nn.Module, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """``pooled_features`` of raw NHWC inputs in batches, as a float64 N×D array (no gradients); the
+    model should be in eval mode."""
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))
+            outs.append(pooled_features(model, chunk).double().numpy())
+    return np.concatenate(outs)
+
+
 class OodScored(nn.Module):
     """``model`` (a DeployModel, optionally TemperatureScaled) plus the OOD scores.
 

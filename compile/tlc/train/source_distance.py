@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data import Dataset, DataWarning, load_dataset
 from ..errors import TlcError
 from ..models.checkpoint import load_run_model
 from ..models.deploy import DeployModel
+from ..models.ood import features_of
 from ..runs import RunInfo
 from .rundir import make_preprocessing
 
@@ -122,15 +122,9 @@ def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> f
     return float(np.clip(2 * (1 - 2 * err), 0.0, 2.0))
 
 
-def pooled_features(model: DeployModel, images: np.ndarray) -> np.ndarray:
-    """N×F pooled features of raw NHWC pixels (eval mode, no gradients)."""
+def _features(model: DeployModel, images: np.ndarray) -> np.ndarray:
     model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(images), BATCH):
-            x = torch.from_numpy(np.ascontiguousarray(images[start:start + BATCH]))
-            out.append(model.classifier.forward_features(model.preprocess(x)).numpy())
-    return np.concatenate(out).astype(np.float64)
+    return features_of(model, images, BATCH)
 
 
 def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -166,8 +160,8 @@ def source_distance(run_dir: str | Path, target: Dataset, max_images: int = MAX_
     target_images = target.arrays("train", run.img_size)[0]
     source_model = DeployModel(classifier, run.preprocessing, run.input_channels)
     target_model = DeployModel(classifier, make_preprocessing(target, run), 1 if target.channels == 1 else 3)
-    source_feats = pooled_features(source_model, _sample(source_images, max_images, seed))
-    target_feats = pooled_features(target_model, _sample(target_images, max_images, seed + 1))
+    source_feats = _features(source_model, _sample(source_images, max_images, seed))
+    target_feats = _features(target_model, _sample(target_images, max_images, seed + 1))
     distance, fd, trace = normalised_frechet(source_feats, target_feats)
     return SourceDistance(distance=distance, frechet=fd, source_trace=trace, n_source=len(source_feats),
                           n_target=len(target_feats), source=str(run_dir),
