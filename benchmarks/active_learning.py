@@ -44,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--finetune-epochs", type=int, default=3)
     p.add_argument("--val-size", type=int, default=200)
     p.add_argument("--arch", default="small_cnn")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: every CPU)")
     return p.parse_args()
 
 
@@ -69,7 +70,8 @@ def train_round(source: Path, out: Path, args: argparse.Namespace, seed: int, pa
 
     config = TrainConfig(arch=args.arch, weights=str(parent) if parent else "none", img_size=28,
                          epochs=args.finetune_epochs if parent else args.epochs, batch_size=32,
-                         lr=1e-3 if parent else 3e-3, backbone_lr_mult=1.0, patience=None, seed=seed)
+                         lr=1e-3 if parent else 3e-3, backbone_lr_mult=1.0, patience=None, seed=seed,
+                         threads=args.threads)
     started = time.perf_counter()
     info = train(source, out, config, progress=False, overwrite=True)
     return {"auc": info.test_metrics["auc"], "seconds": round(time.perf_counter() - started, 1)}

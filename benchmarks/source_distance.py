@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -77,13 +76,13 @@ def make_data(args: argparse.Namespace, data_dir: Path) -> tuple[Path, dict[str,
     return target, sources
 
 
-def train_cached(data: Path, run: Path, log: str, **config) -> dict:
+def train_cached(data: Path, run: Path, log: str, threads: int, **config) -> dict:
     """run.json of ``run``, training it first unless it is already there."""
     from tlc.train import TrainConfig, train
 
     if not (run / "run.json").is_file():
         started = time.perf_counter()
-        train(data, run, TrainConfig(arch="resnet18", img_size=config.pop("img_size"), **config), progress=False,
+        train(data, run, TrainConfig(arch="resnet18", img_size=config.pop("img_size"), threads=threads, **config), progress=False,
               overwrite=True)
         print(f"{log}: trained in {time.perf_counter() - started:.0f} s", flush=True)
     return json.loads((run / "run.json").read_text())
@@ -167,18 +166,17 @@ def main() -> None:
     import torch
 
     args = parse_args()
-    os.cpu_count = lambda: args.threads  # tlc.train sets torch's threads to os.cpu_count(): share the machine
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     started = time.perf_counter()
     target, sources = make_data(args, out / "data")
     rows = []
     for name, npz in sources.items():
-        source_info = train_cached(npz, out / "sources" / name, f"source {name}", img_size=args.img_size,
+        source_info = train_cached(npz, out / "sources" / name, f"source {name}", args.threads, img_size=args.img_size,
                                    epochs=args.source_epochs, batch_size=64, lr=3e-3, patience=None, seed=0)
         aucs = []
         for seed in range(args.seeds):
-            info = train_cached(target, out / "finetune" / f"{name}-s{seed}", f"fine-tune {name} seed {seed}",
+            info = train_cached(target, out / "finetune" / f"{name}-s{seed}", f"fine-tune {name} seed {seed}", args.threads,
                                 img_size=args.img_size, weights=str(out / "sources" / name), epochs=args.epochs,
                                 batch_size=32, lr=3e-3, patience=None, seed=seed)
             aucs.append(info["test_metrics"]["auc"])
@@ -187,7 +185,7 @@ def main() -> None:
                "aucs": aucs, "auc_mean": float(np.mean(aucs)), "auc_min": min(aucs), "auc_max": max(aucs)}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    scratch = [train_cached(target, out / "finetune" / f"scratch-s{seed}", f"scratch seed {seed}", img_size=args.img_size,
+    scratch = [train_cached(target, out / "finetune" / f"scratch-s{seed}", f"scratch seed {seed}", args.threads, img_size=args.img_size,
                             epochs=args.epochs, batch_size=32, lr=3e-3, patience=None, seed=seed)["test_metrics"]["auc"]
                for seed in range(args.seeds)]
     print(f"resnet18 from scratch, same recipe: test AUC {np.mean(scratch):.3f} {scratch}")

@@ -73,6 +73,8 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_
                    "feature-map energy in its top singular direction is added to the loss, to keep "
                    "features discriminative when fine-tuning on few real images after pretraining on "
                    "simulated ones; 0 = off.")
+@click.option("--threads", default=None, type=int,
+              help="CPU threads for training (default: every CPU this process may use; with --nproc, its share).")
 @click.option("--nproc", default=1, show_default=True, type=int,
               help="Data-parallel processes on this node (DistributedDataParallel via torchrun's launcher: gloo "
                    "on CPU, one GPU each with nccl on cuda); --batch-size is the global batch. See docs/distributed.md.")
@@ -84,7 +86,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
           no_augment: bool, hflip: bool, no_class_weights: bool, seed: int, limit_train: int | None,
           resume: bool, overwrite: bool, dicom_window: str, dicom_rescale: bool | None, duplicates: str,
           roi: str | None, channel_adapter: str, members: int, mc_dropout: float | None,
-          mc_dropout_where: str, tasks: str | None, task_attention: str, spectral_reg: float, nproc: int, nnodes: int,
+          mc_dropout_where: str, tasks: str | None, task_attention: str, spectral_reg: float, threads: int | None, nproc: int, nnodes: int,
           node_rank: int | None, rdzv_endpoint: str | None) -> None:
     """Fine-tune a pretrained backbone on DATA (image folder, CSV manifest or .npz)."""
     from ..train import TrainConfig
@@ -99,7 +101,7 @@ def train(data: str, arch: str | None, out: Path, weights: str, img_size: int, e
                          roi=roi if roi in (None, "auto") else str(Path(roi).expanduser().resolve()),
                          mc_dropout=mc_dropout, mc_dropout_where=mc_dropout_where,
                          tasks=None if tasks is None else tuple(t.strip() for t in tasks.split(",")),
-                         task_attention=task_attention, spectral_reg=spectral_reg)
+                         task_attention=task_attention, spectral_reg=spectral_reg, threads=threads)
     from ..launch import LaunchSpec
 
     spec = LaunchSpec(nproc, nnodes, node_rank, rdzv_endpoint)

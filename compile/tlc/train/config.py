@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,6 +60,9 @@ class TrainConfig:
     - spectral_reg: weight LAMBDA of the spectral regulariser (``tlc.train.spectral``: LAMBDA × the mean
       share of each image's feature-map energy in its top singular direction, added to the loss);
       0 → off (training exactly as without it). Training-only: the exported graph is unchanged.
+    - threads: CPU threads torch may use while training (restored afterwards); None → every CPU this
+      process may run on (its affinity, so ``taskset`` is respected). With ``--nproc`` each process gets
+      its share. Set it to share the machine with other jobs.
     """
 
     arch: str | None = None
@@ -77,6 +81,7 @@ class TrainConfig:
     hflip: bool = False
     seed: int = 0
     num_workers: int = 0
+    threads: int | None = None
     limit_train: int | None = None
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -108,6 +113,7 @@ class TrainConfig:
         _check(self.freeze in FREEZE_MODES, f"freeze must be one of {', '.join(FREEZE_MODES)}, got {self.freeze!r}")
         _check(self.unfreeze_every >= 1, f"unfreeze_every must be at least 1, got {self.unfreeze_every}")
         _check(self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        _check(self.threads is None or self.threads >= 1, f"threads must be at least 1, got {self.threads}")
         _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         _check(self.limit_train is None or self.limit_train >= 2,
                f"limit_train must be at least 2 images, got {self.limit_train}")
@@ -134,6 +140,13 @@ class TrainConfig:
             dicom_policy(self.dicom_window, self.dicom_rescale)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+    def cpu_threads(self, processes: int = 1) -> int:
+        """Torch threads for one of ``processes`` training processes on this machine (``threads`` above)."""
+        if self.threads is not None:
+            return self.threads
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, cpus // processes)
 
     @property
     def dicom_policy(self) -> DicomPolicy:

@@ -56,7 +56,7 @@ def _worker(data: str, work_dir: str | None, config: TrainConfig, progress: bool
     device = _device(config.device)
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["LOCAL_WORLD_SIZE"])))
+    torch.set_num_threads(config.cpu_threads(int(os.environ["LOCAL_WORLD_SIZE"])))
     dist = DistContext.start(device)
     try:
         arch = config.arch or run_arch(config.weights) or DEFAULT_ARCH

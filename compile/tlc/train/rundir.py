@@ -22,7 +22,7 @@ from .checkpoint import LAST_STATE
 from .config import TrainConfig
 
 # options that may change when resuming; every other option must match the original run
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "resume", "device", "num_workers"})
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "resume", "device", "num_workers", "threads"})
 
 
 def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:

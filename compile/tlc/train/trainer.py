@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -75,7 +74,7 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
     source = resolve_weights(config.weights, arch)
     dataset = load_training_data(data, config)
     threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(config.cpu_threads())
     reporter = Reporter(progress)
     distance = _source_distance(source, dataset, config, reporter)
     try:

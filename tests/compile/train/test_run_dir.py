@@ -173,3 +173,34 @@ def test_cli_train_with_unreadable_data_leaves_no_run_directory(tmp_path, capsys
     assert run(["train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "r")]) == 2
     assert "missing.npz" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_training_uses_the_configured_threads_and_restores_the_callers(tmp_path, digits04, tiny_config, monkeypatch,
+                                                                      threads):
+    seen = []
+
+    def record_and_stop(*_args, **_kwargs):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop after the first epoch started")
+
+    monkeypatch.setattr("tlc.train.trainer.train_epoch", record_and_stop)
+    caller = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="stop after"):
+            train(digits04, tmp_path / "run", dataclasses.replace(tiny_config, threads=threads), progress=False)
+        assert seen == [threads]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(caller)
+
+
+def test_default_threads_are_the_cpus_this_process_may_use_shared_between_processes(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4}, raising=False)
+    assert TrainConfig().cpu_threads() == 5
+    assert TrainConfig().cpu_threads(processes=2) == 2
+    assert TrainConfig().cpu_threads(processes=8) == 1
+    assert TrainConfig(threads=3).cpu_threads(processes=2) == 3
+    with pytest.raises(ConfigError, match="threads must be at least 1"):
+        TrainConfig(threads=0)
