@@ -108,7 +108,8 @@ def measures(run: Path, target: Path, seed: int = 0) -> dict:
     classifier, info = load_run_model(run)
     model_s = DeployModel(classifier, info.preprocessing, info.input_channels)
     model_t = DeployModel(classifier, make_preprocessing(dataset, info), 1)
-    feats_t = _features(model_t, _sample(dataset.arrays("train", info.img_size)[0], MAX_IMAGES, seed + 1))
+    images_t = dataset.arrays("train", info.img_size)[0]
+    feats_t = _features(model_t, images_t[_sample(len(images_t), MAX_IMAGES, seed + 1)])
     half = len(feats_t) // 2
     out = {**distance.to_dict(),
            "target_trace": float(np.trace(np.cov(feats_t, rowvar=False))),
@@ -189,7 +190,7 @@ def main() -> None:
                             epochs=args.epochs, batch_size=32, lr=3e-3, patience=None, seed=seed)["test_metrics"]["auc"]
                for seed in range(args.seeds)]
     print(f"resnet18 from scratch, same recipe: test AUC {np.mean(scratch):.3f} {scratch}")
-    keys = ["distance", "pad", "frechet_over_target_trace", "probe_val_auc"]
+    keys = ["distance", "pad", "logme", "frechet_over_target_trace", "probe_val_auc"]
     rho = {k: spearman([r[k] for r in rows], [r["auc_mean"] for r in rows]) for k in keys}
     for k, v in rho.items():
         print(f"Spearman({k}, mean test AUC) over {len(rows)} sources: {v:+.2f}")

@@ -63,14 +63,16 @@ def _table(result) -> None:
 
     table = Table(title=f"{result.data} → {result.target} ({result.precision}), "
                         f"{result.test_images} test images, 95% bootstrap CIs")
-    for header in ("candidate", *(h for _, h in METRIC_HEADERS), "train s", "p50 / p99 ms", "MB", "src dist"):
+    for header in ("candidate", *(h for _, h in METRIC_HEADERS), "train s", "p50 / p99 ms", "MB", "src dist / LogME"):
         table.add_column(header, justify="left" if header == "candidate" else "right")
     for c in result.candidates:
         cells = [_score(c.scores[key]) for key, _ in METRIC_HEADERS]
         latency = "—" if c.latency is None else f"{c.latency.p50_ms:.2f} / {c.latency.p99_ms:.2f}"
-        distance = "—" if c.source_distance is None else f"{c.source_distance['distance']:.3f}"
+        source = c.source_distance or {}
+        distance = "—" if source.get("distance") is None else f"{source['distance']:.3f}"
+        fit = "—" if source.get("logme") is None else f"{source['logme']:.3f}"
         table.add_row(f"{c.candidate.name} ({c.candidate.spec})", *cells, f"{c.train_seconds:.1f}", latency,
-                      f"{c.bundle_bytes / 1e6:.2f}", distance)
+                      f"{c.bundle_bytes / 1e6:.2f}", f"{distance} / {fit}")
     console.print(table)
 
 

@@ -13,7 +13,8 @@ from .scores import METRICS
 if TYPE_CHECKING:
     from .api import CompareResult
 
-CSV_EXTRA = ("train_seconds", "latency_p50_ms", "latency_p99_ms", "bundle_bytes", "source_distance")
+CSV_EXTRA = ("train_seconds", "latency_p50_ms", "latency_p99_ms", "bundle_bytes", "source_distance",
+             "source_logme")
 
 
 def plotted_metric(result: CompareResult) -> str:
@@ -41,7 +42,7 @@ def csv_rows(result: CompareResult) -> list[dict[str, object]]:
         distance = c["source_distance"] or {}
         row.update({"train_seconds": c["train_seconds"], "latency_p50_ms": latency.get("p50"),
                     "latency_p99_ms": latency.get("p99"), "bundle_bytes": c["bundle_bytes"],
-                    "source_distance": distance.get("distance")})
+                    "source_distance": distance.get("distance"), "source_logme": distance.get("logme")})
         rows.append(row)
     return rows
 

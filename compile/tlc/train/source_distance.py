@@ -22,8 +22,9 @@ does not depend on the source's feature scale, but it saturates at 2 for any cle
 Neither measure is a transferability guarantee. On PneumoniaMNIST with 200 labels and five ResNet-18
 sources (benchmarks/README.md, "Source distance"), neither ranked the sources by their fine-tuned test
 AUC: the closest source transferred worst. Both measure how the *data* differ under the source model,
-not how useful its features are for the target's labels; the Fréchet distance stays the one printed
-first because it is the longer-established measure and neither did better on the evidence we have.
+not how useful its features are for the target's labels. So a third number is recorded beside them:
+``logme`` (``tlc.train.transferability``), the LogME evidence of the target's labels given the same
+target features, higher = a better source. It needs the target's labels, which fine-tuning has anyway.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from ..models.deploy import DeployModel
 from ..models.ood import features_of
 from ..runs import RunInfo
 from .rundir import make_preprocessing
+from .transferability import logme
 
 MAX_IMAGES = 300  # per side: the covariance of a few hundred features is stable enough to rank sources
 BATCH = 128
@@ -51,7 +53,8 @@ BATCH = 128
 class SourceDistance:
     """``distance`` = ``frechet`` / ``source_trace`` (see the module docstring), over ``n_source`` and
     ``n_target`` training images of the source run ``source``; ``pad`` the proxy A-distance of the same
-    features (None in run.json files written before it existed)."""
+    features and ``logme`` the LogME score of the target's labels on its features (higher = better
+    source; both None in run.json files written before they existed)."""
 
     distance: float
     frechet: float
@@ -60,12 +63,15 @@ class SourceDistance:
     n_target: int
     source: str
     pad: float | None = None
+    logme: float | None = None
 
     def describe(self) -> str:
         pad = "" if self.pad is None else f"; proxy A-distance {self.pad:.2f} of 2"
+        fit = "" if self.logme is None else (f"; LogME {self.logme:.3f} (how well its features explain the "
+                                             "target's labels: higher = better source)")
         return (f"source distance {self.distance:.3f} (Fréchet distance of {self.n_target} target vs "
                 f"{self.n_source} source training images in {self.source}'s feature space, ÷ source spread)"
-                + pad)
+                + pad + fit)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,10 +133,11 @@ def _features(model: DeployModel, images: np.ndarray) -> np.ndarray:
     return features_of(model, images, BATCH)
 
 
-def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
-    if len(images) <= n:
-        return images
-    return images[np.sort(np.random.default_rng(seed).permutation(len(images))[:n])]
+def _sample(count: int, n: int, seed: int) -> np.ndarray:
+    """Indices of at most ``n`` of ``count`` items, seeded, in order."""
+    if count <= n:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).permutation(count)[:n])
 
 
 def source_train_images(run: RunInfo) -> np.ndarray | None:
@@ -157,12 +164,15 @@ def source_distance(run_dir: str | Path, target: Dataset, max_images: int = MAX_
     source_images = source_train_images(run)
     if source_images is None:
         return None
-    target_images = target.arrays("train", run.img_size)[0]
+    target_images, target_labels = target.arrays("train", run.img_size)
     source_model = DeployModel(classifier, run.preprocessing, run.input_channels)
     target_model = DeployModel(classifier, make_preprocessing(target, run), 1 if target.channels == 1 else 3)
-    source_feats = _features(source_model, _sample(source_images, max_images, seed))
-    target_feats = _features(target_model, _sample(target_images, max_images, seed + 1))
+    source_feats = _features(source_model, source_images[_sample(len(source_images), max_images, seed)])
+    chosen = _sample(len(target_images), max_images, seed + 1)
+    target_feats = _features(target_model, target_images[chosen])
     distance, fd, trace = normalised_frechet(source_feats, target_feats)
+    labels = target_labels[chosen]
+    fit = logme(target_feats, labels) if len(np.unique(labels)) > 1 else None
     return SourceDistance(distance=distance, frechet=fd, source_trace=trace, n_source=len(source_feats),
                           n_target=len(target_feats), source=str(run_dir),
-                          pad=proxy_a_distance(source_feats, target_feats, seed))
+                          pad=proxy_a_distance(source_feats, target_feats, seed), logme=fit)

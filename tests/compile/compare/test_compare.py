@@ -66,6 +66,8 @@ def test_compare_writes_table_json_csv_and_plot(data, tmp_path, capsys):
     assert [r["name"] for r in rows] == ["small", "xfer"]
     assert float(rows[1]["auc"]) == pytest.approx(xfer["scores"]["auc"]["value"])
     assert float(rows[1]["source_distance"]) == pytest.approx(xfer["source_distance"]["distance"])
+    assert float(rows[1]["source_logme"]) == pytest.approx(xfer["source_distance"]["logme"])
+    assert rows[0]["source_logme"] == "" and "LogME" in stdout
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]  # no staging or lock left beside it
 

@@ -102,6 +102,19 @@ def test_a_noisier_target_is_farther_from_the_source(digits_source, tmp_path):
     assert same.n_source == same.n_target == 80
 
 
+def test_logme_is_higher_for_the_labels_than_for_the_same_labels_shuffled(digits_source, tmp_path):
+    from tlc.data import load_dataset
+
+    run_dir, npz = digits_source
+    arrays = dict(np.load(npz))
+    arrays["train_labels"] = np.random.default_rng(0).permutation(arrays["train_labels"])
+    np.savez(tmp_path / "shuffled.npz", **arrays)
+    real = source_distance(run_dir, load_dataset(npz))
+    shuffled = source_distance(run_dir, load_dataset(tmp_path / "shuffled.npz"))
+    assert real.distance == pytest.approx(shuffled.distance)  # the same images: only the labels differ
+    assert real.logme > shuffled.logme
+
+
 def test_a_source_run_without_readable_data_warns_and_gives_none(tmp_path):
     from tlc.data import DataWarning, load_digits
     from tlc.train import TrainConfig, train
@@ -126,3 +139,4 @@ def test_train_from_a_run_prints_and_records_the_distance(digits_source, tmp_pat
     assert recorded["distance"] >= 0 and recorded["source"] == str(run_dir)
     assert 0 <= recorded["pad"] <= 2 and f"proxy A-distance {recorded['pad']:.2f}" in err
     assert f"source distance {recorded['distance']:.3f}" in err
+    assert np.isfinite(recorded["logme"]) and f"LogME {recorded['logme']:.3f}" in err
