@@ -86,15 +86,15 @@ def metrics(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
 
 def bootstrap(labels: np.ndarray, probs: dict[str, np.ndarray]) -> dict[str, Any]:
     """Point value and 95% CI of (balanced accuracy, AUC) per contender, and of the ensemble's paired gain."""
-    rng = np.random.default_rng(0)
-    draws: dict[str, list[tuple[float, float]]] = {name: [] for name in probs}
-    for _ in range(BOOTSTRAP):
-        idx = rng.integers(0, len(labels), len(labels))
-        for name, p in probs.items():
-            draws[name].append(metrics(labels[idx], p[idx]))
+    from tlc.verify.bootstrap import bootstrap_draws
+
+    names = list(probs)
+    stacked = bootstrap_draws(len(labels), lambda idx: [metrics(labels[idx], probs[n][idx]) for n in names],
+                              BOOTSTRAP, 0)  # rounds × contenders × 2: every contender on the same draw
+    draws = {name: stacked[:, i] for i, name in enumerate(names)}
     result: dict[str, Any] = {}
     for name, p in probs.items():
-        values = np.array(draws[name])
+        values = draws[name]
         point = metrics(labels, p)
         result[name] = {m: {"value": point[j], "ci95": np.percentile(values[:, j], [2.5, 97.5]).tolist()}
                         for j, m in enumerate(("balanced_accuracy", "auc"))}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..train.metrics import auc
+from ..verify.bootstrap import bootstrap_draws
 from ..verify.compare import balanced_accuracy
 
 METRICS = ("precision", "recall", "f1", "balanced_accuracy", "auc")
@@ -41,11 +42,7 @@ def scores_with_ci(labels: np.ndarray, probs: np.ndarray, rounds: int = ROUNDS, 
     replacement (``rounds`` times); a metric undefined on the whole set is None with no interval."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     point = score(labels, probs)
-    rng = np.random.default_rng(seed)
-    draws = np.empty((rounds, len(point)))
-    for i in range(rounds):
-        idx = rng.integers(0, len(labels), len(labels))
-        draws[i] = score(labels[idx], probs[idx])
+    draws = bootstrap_draws(len(labels), lambda idx: score(labels[idx], probs[idx]), rounds, seed)
     out = {}
     for j, name in enumerate(METRICS):
         column = draws[:, j][~np.isnan(draws[:, j])]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..verify.bootstrap import bootstrap_draws
 from ..verify.compare import balanced_accuracy
 
 Z95 = 1.959963984540054  # two-sided 95 %
@@ -33,12 +34,9 @@ def paired_deltas(labels: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, nu
     95 % percentile CI (images resampled with replacement, both models' predictions kept together)."""
     labels = np.asarray(labels).reshape(-1)
     a, b = _metrics(labels, pred_a, num_classes), _metrics(labels, pred_b, num_classes)
-    rng = np.random.default_rng(seed)
-    deltas = np.empty((rounds, 2))
-    for i in range(rounds):
-        idx = rng.integers(0, len(labels), len(labels))
-        deltas[i] = (_metrics(labels[idx], pred_b[idx], num_classes)
-                     - _metrics(labels[idx], pred_a[idx], num_classes))
+    deltas = bootstrap_draws(len(labels), lambda idx: (_metrics(labels[idx], pred_b[idx], num_classes)
+                                                       - _metrics(labels[idx], pred_a[idx], num_classes)),
+                             rounds, seed)
     lo, hi = np.nanpercentile(deltas, [2.5, 97.5], axis=0)
     return {name: {"a": float(a[i]), "b": float(b[i]), "delta": float(b[i] - a[i]),
                    "ci95": [float(lo[i]), float(hi[i])]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -142,19 +143,7 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
                               best_epoch=state.best_epoch, val_metrics=state.best_val_metrics,
                               test_metrics=test_metrics)
 
-    if dataset.dropped_duplicates:
-        first = dataset.dropped_duplicates[0]
-        reporter.log(f"dropped {len(dataset.dropped_duplicates)} train image(s) also in val/test (--duplicates "
-                     f"drop), e.g. {first['id']} = {first['same_as']}; all listed in run.json")
-    mc = config.mc_dropout_spec
-    reporter.log(f"training {arch} on {sizes['train']} images ({len(class_names)} classes), "
-                 f"validating on {sizes['val']}, weights: {source.describe()}"
-                 + (f", {mc.describe()}" if mc else "")
-                 + (f", spectral regularisation {config.spectral_reg:g}" if config.spectral_reg else ""))
-    parent_mc = source.run.mc_dropout if source.run else None
-    if parent_mc and parent_mc != mc:
-        reporter.log(f"note: the parent run trained with {parent_mc.describe()}; this run uses "
-                     f"{mc.describe() if mc else 'none'} (pass --mc-dropout to choose)")
+    _log_start(dataset, config, arch, source, sizes, reporter)
     spectral = SpectralRegularizer(classifier, config.spectral_reg, config.img_size) if config.spectral_reg else None
     for epoch in range(state.epochs_done, config.epochs):
         started = time.perf_counter()
@@ -170,14 +159,7 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
                                      regularizer=spectral)
         recalibrate_batchnorm(model, train_x, dist=dist)
         val = _evaluate(model, tensors["val"], loss_weights, dataset, dist)
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
-                  "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
-                  "val_macro_f1": val["macro_f1"], "val_auc": val["auc"], "trainable_stages": n_stages,
-                  "lr": optimizer.param_groups[-1]["lr"], "seconds": round(time.perf_counter() - started, 3)}
-        if spectral is not None:
-            record["spectral_penalty"] = dist.sum(spectral.epoch_mean()) / dist.world_size
-        if "tasks" in val:
-            record["val_task_balanced_accuracy"] = {k: m.get("balanced_accuracy") for k, m in val["tasks"].items()}
+        record = _epoch_record(epoch, train_loss, val, n_stages, optimizer, started, spectral, dist)
         state.history.append(record)
         state.epochs_done = epoch + 1
         score = (val["balanced_accuracy"] if val["balanced_accuracy"] is not None else float("-inf"), -val["loss"])
@@ -197,15 +179,54 @@ def _run(dataset: Dataset, out_dir: Path, config: TrainConfig, arch: str, source
             break
     if spectral is not None:
         spectral.close()  # training-only: the model leaves without the hook
+    return _finish(model, out_dir, tensors, loss_weights, dataset, dist, run_info, state.history)
 
+
+def _log_start(dataset: Dataset, config: TrainConfig, arch: str, source: WeightsSource, sizes: dict[str, int],
+               reporter: Reporter) -> None:
+    """What the run is about to do: dropped duplicates, data sizes, weights, and options that change training."""
+    if dataset.dropped_duplicates:
+        first = dataset.dropped_duplicates[0]
+        reporter.log(f"dropped {len(dataset.dropped_duplicates)} train image(s) also in val/test (--duplicates "
+                     f"drop), e.g. {first['id']} = {first['same_as']}; all listed in run.json")
+    mc = config.mc_dropout_spec
+    reporter.log(f"training {arch} on {sizes['train']} images ({len(dataset.class_names)} classes), "
+                 f"validating on {sizes['val']}, weights: {source.describe()}"
+                 + (f", {mc.describe()}" if mc else "")
+                 + (f", spectral regularisation {config.spectral_reg:g}" if config.spectral_reg else ""))
+    parent_mc = source.run.mc_dropout if source.run else None
+    if parent_mc and parent_mc != mc:
+        reporter.log(f"note: the parent run trained with {parent_mc.describe()}; this run uses "
+                     f"{mc.describe() if mc else 'none'} (pass --mc-dropout to choose)")
+
+
+def _epoch_record(epoch: int, train_loss: float, val: dict[str, Any], n_stages: int,
+                  optimizer: torch.optim.Optimizer, started: float, spectral: SpectralRegularizer | None,
+                  dist: DistContext) -> dict[str, Any]:
+    """One epoch's line of run.json ``history``."""
+    record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+              "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
+              "val_macro_f1": val["macro_f1"], "val_auc": val["auc"], "trainable_stages": n_stages,
+              "lr": optimizer.param_groups[-1]["lr"], "seconds": round(time.perf_counter() - started, 3)}
+    if spectral is not None:
+        record["spectral_penalty"] = dist.sum(spectral.epoch_mean()) / dist.world_size
+    if "tasks" in val:
+        record["val_task_balanced_accuracy"] = {k: m.get("balanced_accuracy") for k, m in val["tasks"].items()}
+    return record
+
+
+def _finish(model: DeployModel, out_dir: Path, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]],
+            loss_weights: Any, dataset: Dataset, dist: DistContext, run_info: Callable[..., RunInfo],
+            history: list[dict[str, Any]]) -> RunInfo:
+    """Load the best checkpoint on every rank, score the test split, write run.json and the plot (rank 0)."""
     if dist.is_main:
         load_state_into(model.classifier, out_dir / BEST_CHECKPOINT)
     model.classifier.load_state_dict(dist.broadcast(model.classifier.state_dict() if dist.is_main else None))
-    test = _evaluate(model, tensors["test"], loss_weights, dataset, dist) if sizes["test"] else {}
+    test = _evaluate(model, tensors["test"], loss_weights, dataset, dist) if len(tensors["test"][1]) else {}
     info = run_info(test)
     if dist.is_main:
         write_run_info(out_dir, info)
-        write_plot(out_dir / PLOT_NAME, state.history)
+        write_plot(out_dir / PLOT_NAME, history)
     return info
 
 

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .bootstrap import bootstrap_draws
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
@@ -103,13 +105,10 @@ def compare_logits(reference: np.ndarray, candidate: np.ndarray, labels: np.ndar
 def _bootstrap_drop_ci(labels: np.ndarray, y_ref: np.ndarray, y_cand: np.ndarray, num_classes: int,
                        rounds: int, seed: int) -> tuple[float, float]:
     """95% percentile CI of the balanced-accuracy drop, resampling images with replacement."""
-    rng = np.random.default_rng(seed)
-    n = len(labels)
-    drops = np.empty(rounds)
-    for i in range(rounds):
-        idx = rng.integers(0, n, n)
-        lab = labels[idx]
-        drops[i] = (balanced_accuracy(lab, y_ref[idx], num_classes)
-                    - balanced_accuracy(lab, y_cand[idx], num_classes))
+    def drop(idx: np.ndarray) -> float:
+        return (balanced_accuracy(labels[idx], y_ref[idx], num_classes)
+                - balanced_accuracy(labels[idx], y_cand[idx], num_classes))
+
+    drops = bootstrap_draws(len(labels), drop, rounds, seed)
     lo, hi = np.nanpercentile(drops, [2.5, 97.5])
     return float(lo), float(hi)
