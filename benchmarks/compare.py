@@ -165,7 +165,8 @@ def main() -> None:
     summary = {"args": vars(args), "source_train_seconds": source_seconds, "candidates": table, "sources": rows,
                "spearman_distance_auc": rho_auc, "spearman_distance_balanced_accuracy": rho_bal,
                "total_seconds": time.perf_counter() - started}
-    (out / "compare_bench.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = json.dumps(summary, indent=2).replace(json.dumps(str(out.resolve()))[1:-1], "OUT")  # portable paths
+    (out / "compare_bench.json").write_text(text + "\n")
     plot(rows, out / "compare_bench.png")
 
 
