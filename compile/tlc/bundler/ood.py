@@ -218,8 +218,9 @@ def rule_and_report(fit: GaussianFit | None, options: OodOptions, val_outputs: M
     ``reference``: PyTorch's validation ``ood_score``. An artifact whose scores do not rank the
     validation images as PyTorch's do (Spearman ρ < MIN_SCORE_RANK_CORRELATION; measured on a
     PneumoniaMNIST MC-dropout bundle's golden images: 1.000 for FP32, 0.98 for ORT INT8 with the score
-    path in float, 0.86 for OpenVINO INT8, whose NNCF quantizes it and whose gate then ranked noise as
-    in-distribution, AUROC 0.00) ships without the gate: a flag from quantization noise is worse than none.
+    path in float, 0.86 for OpenVINO INT8 while NNCF still quantized that path, whose gate then ranked noise
+    as in-distribution, AUROC 0.00; both ladders now keep it float, ``score_only_nodes``/``score_only_ops``)
+    ships without the gate: a flag from quantization noise is worse than none.
     """
     if fit is None:
         return None, {}

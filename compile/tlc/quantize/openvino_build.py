@@ -138,12 +138,13 @@ def _build_int8(ov, ctx: BuildContext, model, options: dict[str, Any], report: d
     nncf.set_log_level(logging.ERROR)
     calibration = check_calibration(ctx.calibration, ctx.target.calibration.min_samples)
     method = ctx.options.get("calibration_method") or ctx.target.calibration.method
-    keep_float = preprocessing_ops(model)
+    preprocessing, score_only = preprocessing_ops(model), score_only_ops(model)
+    keep_float = [*preprocessing, *score_only]
     common = dict(subset_size=len(calibration), target_device=_nncf_device(nncf, options["device"]),
                   ignored_scope=nncf.IgnoredScope(names=keep_float, validate=False))
     report["backend_versions"]["nncf"] = nncf.__version__
     report.update(method="nncf", calibration_samples=len(calibration), calibration_method=method,
-                  preprocessing_ops_in_float=len(keep_float), steps=[])
+                  preprocessing_ops_in_float=len(preprocessing), score_ops_in_float=len(score_only), steps=[])
     ladder = OvLadder(ov, nncf, ctx, model, options, report, common,
                       _range_parameters(method), calibration)
     climbed = climb(ladder.rungs(), ctx.log, ladder.details, ladder.confirm if ctx.confirm else None)
@@ -244,6 +245,27 @@ def preprocessing_ops(model) -> list[str]:
         seen[name] = None
         stack.extend(v.get_node() for v in op.input_values())
     return list(seen)
+
+
+def score_only_ops(model, logits: str = "logits") -> list[str]:
+    """Friendly names of the ops the ``logits`` output does not depend on: those that only compute the
+    extra outputs (the OOD gate's energy and Mahalanobis scores). NNCF leaves them float, as the ORT
+    ladder does (``graph.score_only_nodes``): quantized, the scores stopped ranking images as PyTorch's do
+    (Spearman 0.86) and the build dropped the gate. Empty when the model has no ``logits`` output."""
+    heads = [out.get_node() for out in model.outputs if logits in out.get_names()]
+    if not heads:
+        return []
+    needed: set[str] = set()
+    stack = list(heads)
+    while stack:
+        op = stack.pop()
+        if op.get_friendly_name() in needed:
+            continue
+        needed.add(op.get_friendly_name())
+        stack.extend(v.get_node() for v in op.input_values())
+    skip = ("Parameter", "Constant", "Result")
+    return [op.get_friendly_name() for op in model.get_ordered_ops()
+            if op.get_friendly_name() not in needed and op.get_type_name() not in skip]
 
 
 def quantized_layers(model) -> list[str]:

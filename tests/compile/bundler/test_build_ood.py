@@ -118,3 +118,19 @@ def test_options_refuse_a_threshold_the_validation_split_cannot_set(tiny_run_dir
         build_bundle(tiny_run_dir, "x86-cpu", tmp_path / "b", log=lambda _m: None,
                      trust=TrustOptions(ood=OodOptions(acceptance=0.999, required=True)))
     assert not (tmp_path / "b").exists()
+
+
+def test_an_openvino_int8_build_keeps_the_score_path_float_and_the_gate(ten_class_run, tmp_path):
+    """NNCF quantized the Mahalanobis/energy path until its ops were put in the IgnoredScope; the scores
+    then no longer ranked images as PyTorch's (Spearman about 0.6 here) and the build dropped the gate."""
+    import dataclasses
+
+    from tlc.targets import load_target
+
+    tol = dataclasses.replace(load_target("intel-cpu").tolerance("int8"), confidence=0.0,
+                              max_balanced_accuracy_drop=0.2, min_agreement=0.5)  # a one-epoch model
+    result = build_bundle(ten_class_run, "intel-cpu", tmp_path / "ov", precision="int8", tolerance=tol,
+                          log=lambda _m: None)
+    assert result.report["artifact"]["score_ops_in_float"] > 0
+    assert result.report["ood"]["rank_correlation"] >= 0.9
+    assert result.manifest.ood is not None and result.manifest.ood.output == "ood_score"

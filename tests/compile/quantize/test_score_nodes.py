@@ -63,3 +63,18 @@ def test_int8_quantizes_the_logits_path_and_keeps_the_score_in_float(scored_onnx
     assert int8_weight(layers["Conv"]) and int8_weight(layers["Gemm"])
     assert not int8_weight(layers["MatMul"]) and layers["MatMul"].input[1] == "precision"
     assert not set(score_only_nodes(onnx.load(str(quantizer.prepared)))) & set(quantizer.layers)
+
+
+def test_openvino_finds_the_same_score_only_ops(scored_onnx):
+    ov = pytest.importorskip("openvino")
+    from tlc.quantize.openvino_build import score_only_ops
+
+    model = ov.Core().read_model(str(scored_onnx[0]))
+    only = {op.get_friendly_name(): op.get_type_name() for op in model.get_ordered_ops()
+            if op.get_friendly_name() in set(score_only_ops(model))}
+    assert "MatMul" in only.values()
+    assert not {"Convolution", "Parameter", "Constant", "Result"} & set(only.values())
+    logits_path = {op.get_friendly_name() for op in model.get_ordered_ops()
+                   if op.get_type_name() in ("Convolution", "MatMul") and op.get_friendly_name() not in only}
+    assert len(logits_path) == 2  # the conv and the head stay quantizable
+    assert score_only_ops(model, logits="no_such_output") == []
