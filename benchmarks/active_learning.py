@@ -45,6 +45,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--val-size", type=int, default=200)
     p.add_argument("--arch", default="small_cnn")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: every CPU)")
+    p.add_argument("--merge", default=None, metavar="JSON,JSON,...",
+                   help="no training: merge the curves of earlier runs' active_learning.json (e.g. one per seed, "
+                        "run side by side) and write their joint summary and plot to OUT")
     return p.parse_args()
 
 
@@ -130,7 +133,25 @@ def summarise(curves: dict[str, dict[int, list]], full: dict[str, Any], pool_siz
         s["saved_vs_full"] = [None if n is None else round(1 - n / pool_size, 3) for n in s["labels_to_reach"]]
         s["saved_vs_random"] = [None if n is None or r is None else round(1 - n / r, 3)
                                 for n, r in zip(s["labels_to_reach"], random_needed, strict=False)]
+    for strategy, mean in mean_curves(curves).items():
+        reached = next((n for n, auc in mean if auc >= target), None)
+        summary[strategy]["mean_curve"] = [[n, round(auc, 4)] for n, auc in mean]
+        summary[strategy]["mean_curve_labels_to_reach"] = reached
+    random_mean = summary.get("random", {}).get("mean_curve_labels_to_reach")
+    for s in summary.values():
+        n = s["mean_curve_labels_to_reach"]
+        s["mean_curve_saved_vs_random"] = None if n is None or random_mean is None else round(1 - n / random_mean, 3)
     return {"target_auc": target, "strategies": summary}
+
+
+def mean_curves(curves: dict[str, dict[int, list]]) -> dict[str, list[tuple[int, float]]]:
+    """Per strategy, (labels, mean test AUC over the seeds) at every label count all seeds reached."""
+    out = {}
+    for strategy, by_seed in curves.items():
+        rounds = min(len(points) for points in by_seed.values())
+        out[strategy] = [(by_seed[next(iter(by_seed))][i]["labels"],
+                          float(np.mean([points[i]["auc"] for points in by_seed.values()]))) for i in range(rounds)]
+    return out
 
 
 def plot(curves: dict[str, dict[int, list]], full: dict[str, Any], path: Path) -> None:
@@ -142,10 +163,15 @@ def plot(curves: dict[str, dict[int, list]], full: dict[str, Any], path: Path) -
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = {"random": "grey", "entropy": "tab:blue", "margin": "tab:cyan", "mc-dropout": "tab:purple",
                "coreset": "tab:green", "hybrid": "tab:red"}
+    several = any(len(by_seed) > 1 for by_seed in curves.values())
     for strategy, by_seed in curves.items():
         for i, points in enumerate(by_seed.values()):
             ax.plot([p["labels"] for p in points], [p["auc"] for p in points], marker="o", ms=3,
-                    color=colours.get(strategy), alpha=0.9, label=strategy if i == 0 else None)
+                    color=colours.get(strategy), alpha=0.3 if several else 0.9, lw=0.8 if several else 1.5,
+                    label=None if several or i else strategy)
+    for strategy, mean in mean_curves(curves).items() if several else ():
+        ax.plot(*zip(*mean, strict=True), color=colours.get(strategy), lw=2.2,
+                label=f"{strategy} (mean of {len(curves[strategy])} seeds)")
     ax.axhline(full["auc"], color="black", ls="--", lw=1, label=f"full data ({full['labels']} labels)")
     ax.axhline(full["auc"] - 0.01, color="black", ls=":", lw=1, label="full data − 0.01")
     ax.set_xlabel("labelled images")
@@ -169,9 +195,34 @@ def full_data(data: dict[str, np.ndarray], val: np.ndarray, args: argparse.Names
     return result
 
 
+def merge(files: list[str], out: Path) -> dict[str, Any]:
+    """The joint result of earlier runs (same recipe and full-data reference; seeds may differ)."""
+    runs = [json.loads(Path(f).read_text()) for f in files]
+    if len({json.dumps(r["full_data"], sort_keys=True) for r in runs}) != 1:
+        raise SystemExit("the runs to merge have different full-data references (not the same recipe)")
+    curves: dict[str, dict[int, list]] = {}
+    for r in runs:
+        for strategy, by_seed in r["curves"].items():
+            for seed, points in by_seed.items():
+                if int(seed) in curves.get(strategy, {}):
+                    raise SystemExit(f"seed {seed} of {strategy} is in more than one run")
+                curves.setdefault(strategy, {})[int(seed)] = points
+    full, pool_size = runs[0]["full_data"], runs[0]["pool_size"]
+    result = {"args": {"merged": files, **{k: v for k, v in runs[0]["args"].items() if k != "seeds"}},
+              "pool_size": pool_size, "full_data": full, "curves": curves, **summarise(curves, full, pool_size)}
+    out.mkdir(parents=True, exist_ok=True)
+    plot(curves, full, out / "active_learning.png")
+    return result
+
+
 def main() -> None:
     args = parse_args()
     out = Path(args.out)
+    if args.merge:
+        result = merge(args.merge.split(","), out)
+        (out / "active_learning.json").write_text(json.dumps(result, indent=2) + "\n")
+        report(result)
+        return
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     with np.load(args.data) as npz:
@@ -190,10 +241,15 @@ def main() -> None:
               **summarise(curves, full, pool_size)}
     (out / "active_learning.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(curves, full, out / "active_learning.png")
+    report(result)
+    shutil.rmtree(work)
+
+
+def report(result: dict[str, Any]) -> None:
     for strategy, s in result["strategies"].items():
         print(f"{strategy:8s} labels to reach {result['target_auc']:.4f}: {s['labels_to_reach']}  "
-              f"saved vs full {s['saved_vs_full']}  vs random {s['saved_vs_random']}")
-    shutil.rmtree(work)
+              f"saved vs full {s['saved_vs_full']}  vs random {s['saved_vs_random']}; mean curve: "
+              f"{s['mean_curve_labels_to_reach']} labels, saved vs random {s['mean_curve_saved_vs_random']}")
 
 
 if __name__ == "__main__":
