@@ -149,6 +149,9 @@ def mean_curves(curves: dict[str, dict[int, list]]) -> dict[str, list[tuple[int,
     out = {}
     for strategy, by_seed in curves.items():
         rounds = min(len(points) for points in by_seed.values())
+        labels = {tuple(p["labels"] for p in points[:rounds]) for points in by_seed.values()}
+        if len(labels) != 1:
+            raise ValueError(f"{strategy}: the seeds' rounds do not label the same numbers of images")
         out[strategy] = [(by_seed[next(iter(by_seed))][i]["labels"],
                           float(np.mean([points[i]["auc"] for points in by_seed.values()]))) for i in range(rounds)]
     return out
@@ -198,8 +201,12 @@ def full_data(data: dict[str, np.ndarray], val: np.ndarray, args: argparse.Names
 def merge(files: list[str], out: Path) -> dict[str, Any]:
     """The joint result of earlier runs (same recipe and full-data reference; seeds may differ)."""
     runs = [json.loads(Path(f).read_text()) for f in files]
-    if len({json.dumps(r["full_data"], sort_keys=True) for r in runs}) != 1:
-        raise SystemExit("the runs to merge have different full-data references (not the same recipe)")
+    ignored = ("seeds", "out", "threads", "merge")  # what may differ between runs of one recipe
+    recipes = {json.dumps({k: v for k, v in r["args"].items() if k not in ignored}, sort_keys=True) for r in runs}
+    references = {(r["full_data"]["labels"], round(r["full_data"]["auc"], 6)) for r in runs}
+    if len(recipes) != 1 or len(references) != 1:
+        raise SystemExit("the runs to merge differ in recipe or full-data reference; rerun them with one recipe "
+                         "(copy OUT/full_data.json between them to share the reference)")
     curves: dict[str, dict[int, list]] = {}
     for r in runs:
         for strategy, by_seed in r["curves"].items():

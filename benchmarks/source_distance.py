@@ -140,7 +140,8 @@ def train_cached(data: Path, run: Path, log: str, threads: int, **config) -> dic
 
 
 def measures(run: Path, target: Path, seed: int = 0) -> dict:
-    """Both source measures and the diagnostics of one source run against the target's training images."""
+    """The three source measures (distance, PAD, LogME) and the diagnostics of one source run against the
+    target's training images."""
     from tlc.data import load_dataset
     from tlc.models.checkpoint import load_run_model
     from tlc.models.deploy import DeployModel
@@ -179,8 +180,8 @@ def measures(run: Path, target: Path, seed: int = 0) -> dict:
 
 
 def probe_auc(model, dataset, img_size: int) -> float:
-    """Diagnostic that uses the target's labels (no measure above does): validation AUC of a logistic
-    regression on the frozen source features of the labelled target training images."""
+    """Diagnostic that uses the target's labels (as LogME does, without fitting a classifier): validation AUC
+    of a logistic regression on the frozen source features of the labelled target training images."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
@@ -238,13 +239,14 @@ def main() -> None:
     out = Path(args.out)
     started = time.perf_counter()
     target, sources = make_data(args, out / "data")
+    finetunes = out / ("finetune-holdout" if args.holdout else "finetune")  # a cached run keeps its outcome
     rows = []
     for name, npz in sources.items():
         source_info = train_cached(npz, out / "sources" / name, f"source {name}", args.threads, img_size=args.img_size,
                                    epochs=args.source_epochs, batch_size=64, lr=3e-3, patience=None, seed=0)
         aucs, val_aucs = [], []
         for seed in range(args.seeds):
-            info = train_cached(target, out / "finetune" / f"{name}-s{seed}", f"fine-tune {name} seed {seed}", args.threads,
+            info = train_cached(target, finetunes / f"{name}-s{seed}", f"fine-tune {name} seed {seed}", args.threads,
                                 img_size=args.img_size, weights=str(out / "sources" / name), epochs=args.epochs,
                                 batch_size=32, lr=3e-3, patience=None, seed=seed)
             aucs.append(info["test_metrics"]["auc"])
@@ -256,7 +258,7 @@ def main() -> None:
                "val_auc_max": max(val_aucs)}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    scratch = [train_cached(target, out / "finetune" / f"scratch-s{seed}", f"scratch seed {seed}", args.threads, img_size=args.img_size,
+    scratch = [train_cached(target, finetunes / f"scratch-s{seed}", f"scratch seed {seed}", args.threads, img_size=args.img_size,
                             epochs=args.epochs, batch_size=32, lr=3e-3, patience=None, seed=seed)["test_metrics"]["auc"]
                for seed in range(args.seeds)]
     print(f"resnet18 from scratch, same recipe: test AUC {np.mean(scratch):.3f} {scratch}")

@@ -77,8 +77,8 @@ def train(data: str | Path | Dataset, out_dir: str | Path, config: TrainConfig, 
     threads = torch.get_num_threads()
     torch.set_num_threads(config.cpu_threads())
     reporter = Reporter(progress)
-    distance = _source_distance(source, dataset, config, reporter)
     try:
+        distance = _source_distance(source, dataset, config, reporter)
         with RunDirectory(out_dir, config.resume, overwrite) as work_dir:
             info = _run(dataset, work_dir, config, arch, source, device, reporter)
             if distance is not None:

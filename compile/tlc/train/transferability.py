@@ -8,7 +8,8 @@ updates (the paper's Algorithm 1):
 
     γ = Σᵢ β σᵢ² / (α + β σᵢ²),  m = β (αI + βFᵀF)⁻¹ Fᵀ y,  α ← γ / mᵀm,  β ← (N − γ) / ‖F m − y‖²
 
-with σᵢ the singular values of F, all in the SVD basis so one iteration costs O(N·min(N, D)). The score
+with σᵢ the singular values of F, all in the SVD basis: one SVD of F, then each iteration costs
+O(min(N, D)). The score
 is the maximised log evidence divided by N, averaged over the classes: higher means a linear model on
 these features explains the labels with less complexity, so the source's features suit the task. The
 paper reports it ranks pre-trained models by fine-tuned accuracy better than LEEP, NCE and H-score.
@@ -41,9 +42,9 @@ class Evidence:
     beta: float
 
 
-def class_evidence(left: np.ndarray, singular: np.ndarray, y: np.ndarray, width: int) -> Evidence:
-    """Maximise the evidence of ``y`` (N) for features F = left · diag(singular) · Vᵀ of ``width`` columns
-    (the thin SVD: ``left`` N×R, ``singular`` R); module docstring."""
+def class_evidence(left: np.ndarray, singular: np.ndarray, y: np.ndarray) -> Evidence:
+    """Maximise the evidence of ``y`` (N) for features F = left · diag(singular) · Vᵀ (the thin SVD without
+    zero singular values: ``left`` N×R, ``singular`` R); module docstring. F's width does not enter."""
     n = len(y)
     proj = left.T @ y  # y in the left singular basis
     outside = max(float(y @ y - proj @ proj), 0.0)  # the part of y no weight vector can reach
@@ -63,9 +64,10 @@ def class_evidence(left: np.ndarray, singular: np.ndarray, y: np.ndarray, width:
     coef = beta * singular * proj / (alpha + beta * s2)
     m2 = float(coef @ coef)
     residual = float(np.sum((singular * coef - proj) ** 2)) + outside
-    log_det = float(np.sum(np.log(alpha + beta * s2))) + (width - len(singular)) * np.log(alpha)
-    value = (n * np.log(beta) + width * np.log(alpha) - n * np.log(2 * np.pi)
-             - beta * residual - alpha * m2 - log_det) / 2
+    # D/2 ln α − ½ ln|αI + βFᵀF| = R/2 ln α − ½ Σᵢ ln(α + βσᵢ²): the D − R directions F never spans cancel
+    # (and with no direction at all, R = 0, α drops out instead of giving 0·ln 0)
+    alpha_terms = (len(singular) * np.log(alpha) if len(singular) else 0.0) - float(np.sum(np.log(alpha + beta * s2)))
+    value = (n * np.log(beta) + alpha_terms - n * np.log(2 * np.pi) - beta * residual - alpha * m2) / 2
     return Evidence(float(value), alpha, beta)
 
 
@@ -83,6 +85,6 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     left, singular, _ = np.linalg.svd(f, full_matrices=False)
     keep = singular > singular.max() * max(f.shape) * np.finfo(np.float64).eps
     left, singular = left[:, keep], singular[keep]
-    evidences = [class_evidence(left, singular, (labels == k).astype(np.float64), f.shape[1]).log_evidence
+    evidences = [class_evidence(left, singular, (labels == k).astype(np.float64)).log_evidence
                  for k in classes]
     return float(np.mean(evidences) / len(f))

@@ -120,10 +120,14 @@ def test_options_refuse_a_threshold_the_validation_split_cannot_set(tiny_run_dir
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.openvino
 def test_an_openvino_int8_build_keeps_the_score_path_float_and_the_gate(ten_class_run, tmp_path):
     """NNCF quantized the Mahalanobis/energy path until its ops were put in the IgnoredScope; the scores
     then no longer ranked images as PyTorch's (Spearman about 0.6 here) and the build dropped the gate."""
     import dataclasses
+
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
 
     from tlc.targets import load_target
 

@@ -20,7 +20,7 @@ def test_the_evidence_is_the_marginal_likelihood_at_its_maximum(n, d):
     features = rng.normal(size=(n, d))
     y = (features @ rng.normal(size=d) + rng.normal(size=n) > 0).astype(np.float64)
     left, singular, _ = np.linalg.svd(features, full_matrices=False)
-    found = class_evidence(left, singular, y, d)
+    found = class_evidence(left, singular, y)
     assert found.log_evidence == pytest.approx(_marginal(features, y, found.alpha, found.beta), rel=1e-6)
     for scale_a, scale_b in [(2.0, 1.0), (0.5, 1.0), (1.0, 2.0), (1.0, 0.5)]:
         assert found.log_evidence > _marginal(features, y, found.alpha * scale_a, found.beta * scale_b)
@@ -44,6 +44,16 @@ def test_rank_deficient_features_match_their_full_rank_columns():
     padded = np.concatenate([base, np.zeros((60, 3))], axis=1)  # three dead features (ReLU units never on)
     # a dead column adds nothing to the fit; only the prior's width term D/2 ln α − ½ ln|A| sees D, and it cancels
     assert logme(padded, labels) == pytest.approx(logme(base, labels), rel=1e-9)
+
+
+def test_features_that_are_all_zero_give_the_noise_only_evidence():
+    labels = np.array([0, 1, 1, 0, 1, 1])
+    score = logme(np.zeros((6, 4)), labels)
+    expected = []
+    for k in (0, 1):  # no weight can explain y: y ~ N(0, β⁻¹ I) with β = N / ‖y‖²
+        y = (labels == k).astype(float)
+        expected.append(_marginal(np.zeros((6, 1)), y, alpha=1.0, beta=len(y) / (y @ y)))
+    assert np.isfinite(score) and score == pytest.approx(np.mean(expected) / 6, rel=1e-9)
 
 
 @pytest.mark.parametrize(("features", "labels", "words"), [
